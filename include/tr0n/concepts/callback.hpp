@@ -1,0 +1,81 @@
+#pragma once
+/// \file
+/// # Concept `Callback`: observers of a sampling or training run (ensmallen style).
+///
+/// **Minimal definition.** At least one of these hooks, each optional:
+///  - `cb.on_begin(const run_info&)`: before the first step;
+///  - `cb.on_step(const step_info&)`: after each step; returning `true` stops the run;
+///  - `cb.on_end(const run_info&)`: after the last step.
+///
+/// The same callbacks serve `sampler::sample` (`phase == "sample"`, `value` is
+/// the per-sample energy `[M]` before the step) and `train_translator`
+/// (`phase == "train"`, `value` is the scalar loss of the step).
+///
+/// **Laws.** `value` lives on the run's device; a hook that reads it on the host
+/// (`.item()`) synchronises, which the run itself never does. Callbacks are
+/// passed as a trailing pack and held by reference for the call.
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+namespace tr0n {
+
+struct run_info {
+  std::string_view phase;  ///< "sample" or "train"
+  int64_t total_steps;     ///< planned steps
+  int64_t steps_done;      ///< 0 in on_begin
+};
+
+struct step_info {
+  std::string_view phase;
+  int64_t step;  ///< 0-based
+  int64_t total_steps;
+  const torch::Tensor& value;
+};
+
+template <class C>
+concept Callback = requires(C& c, const run_info& r) { c.on_begin(r); } ||
+                   requires(C& c, const step_info& s) { c.on_step(s); } ||
+                   requires(C& c, const run_info& r) { c.on_end(r); };
+
+namespace detail {
+template <class... Cbs>
+void notify_begin(const run_info& info, Cbs&... cbs) {
+  (
+      [&] {
+        if constexpr (requires { cbs.on_begin(info); }) cbs.on_begin(info);
+      }(),
+      ...);
+}
+
+/// True when any callback asks to stop. Every callback sees every step.
+template <class... Cbs>
+bool notify_step(const step_info& info, Cbs&... cbs) {
+  bool stop = false;
+  (
+      [&] {
+        if constexpr (requires { cbs.on_step(info); }) {
+          if constexpr (std::is_convertible_v<decltype(cbs.on_step(info)), bool>) {
+            stop = static_cast<bool>(cbs.on_step(info)) || stop;
+          } else {
+            cbs.on_step(info);
+          }
+        }
+      }(),
+      ...);
+  return stop;
+}
+
+template <class... Cbs>
+void notify_end(const run_info& info, Cbs&... cbs) {
+  (
+      [&] {
+        if constexpr (requires { cbs.on_end(info); }) cbs.on_end(info);
+      }(),
+      ...);
+}
+}  // namespace detail
+
+}  // namespace tr0n

@@ -1,0 +1,334 @@
+#pragma once
+/// \file
+/// `sampler`: the paper's Algorithm 2. Chains start where the initialisation
+/// policy puts them and take `T` steps of Langevin dynamics on the energy,
+///
+///     z <- z - eta_t * g_t + sigma_t * eps,   g_t = grad_z E(z, c) (or its momentum average),
+///
+/// with optional per-sample gradient-norm clipping and clamping to the prior's
+/// box. Generator, encoder, energy, translator and policies are template
+/// parameters: no virtual call and no type erasure in the step loop, and no
+/// host synchronisation there unless a callback reads values.
+///
+/// ```
+/// tr0n::sampler s(generator, classifier, tr0n::cross_entropy{}, translator,
+///                 tr0n::sampler_options().steps(20).momentum(0.5),
+///                 tr0n::init::translator_sample{}, tr0n::cosine_decay{.eta0 = 0.1},
+///                 tr0n::fixed_noise{.std = 0.005});
+/// auto r = s.sample(tr0n::one_hot_conditions(labels, 10), /*n=*/8, tr0n::progress_bar("sampling"));
+/// // r.z [8N, d], r.x = G(r.z), r.energy [8N], r.ok [8N]
+/// ```
+#include <tr0n/concepts/callback.hpp>
+#include <tr0n/concepts/encoder.hpp>
+#include <tr0n/concepts/energy.hpp>
+#include <tr0n/concepts/generator.hpp>
+#include <tr0n/concepts/init_policy.hpp>
+#include <tr0n/concepts/step_schedule.hpp>
+#include <tr0n/concepts/translator.hpp>
+#include <tr0n/detail/check.hpp>
+#include <tr0n/detail/unwrap.hpp>
+#include <tr0n/energies/context.hpp>
+#include <tr0n/init/prior.hpp>
+#include <tr0n/init/translator_sample.hpp>
+#include <tr0n/schedules/noise.hpp>
+#include <tr0n/schedules/step_schedules.hpp>
+
+#include <torch/autograd.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+#include <torch/utils.h>
+
+#include <cmath>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace tr0n {
+
+/// Stands in for the translator of a sampler that only starts from the prior.
+struct no_translator {};
+
+struct sampler_options {
+  /// Langevin steps `T` (0: return the starts as they are).
+  TORCH_ARG(int64_t, steps) = 0;
+  /// Heavy-ball momentum on the gradient, in [0, 1) (the official code: 0.99).
+  TORCH_ARG(double, momentum) = 0.0;
+  /// Per-sample gradient-norm clipping; 0 turns it off.
+  TORCH_ARG(double, grad_clip) = 0.0;
+  /// Clamp latents into the prior's box after each step (box priors only).
+  TORCH_ARG(bool, clamp_to_box) = true;
+  /// Keep every step's per-sample energies in `sample_result::trace`.
+  TORCH_ARG(bool, record_trace) = false;
+  /// Makes a run reproducible (seeds the global LibTorch generator at the call).
+  TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+
+ public:
+  void validate() const {
+    if (steps_ < 0) detail::fail("sampler_options: steps: expected T >= 0, got ", steps_);
+    if (!(momentum_ >= 0 && momentum_ < 1))
+      detail::fail("sampler_options: momentum: expected a value in [0, 1), got ", momentum_);
+    if (!(grad_clip_ >= 0) || !std::isfinite(grad_clip_))
+      detail::fail("sampler_options: grad_clip: expected a finite value >= 0 (0 = off), got ", grad_clip_);
+  }
+};
+
+/// Per-sample results, condition-major: row `i * n + j` is sample `j` of condition `i`.
+struct sample_result {
+  torch::Tensor z;       ///< `[M, d]`
+  torch::Tensor x;       ///< `G(z)`
+  torch::Tensor energy;  ///< `[M]`, final energies
+  torch::Tensor ok;      ///< `[M]` bool: false where the energy or latent became non-finite
+  torch::Tensor trace;   ///< `[steps_run + 1, M]` when `record_trace`, else undefined
+  int64_t steps_run = 0;     ///< Langevin steps taken (fewer than T after an early stop)
+  int64_t grad_evals = 0;    ///< energy gradients per chain
+  int64_t energy_evals = 0;  ///< energy evaluations per chain, gradients included
+};
+
+/// `[B]` class labels to `[B, classes]` one-hot conditions.
+inline torch::Tensor one_hot_conditions(const torch::Tensor& labels, int64_t classes,
+                             torch::Dtype dtype = torch::kFloat32) {
+  return torch::one_hot(labels.to(torch::kLong), classes).to(dtype);
+}
+
+namespace detail {
+template <class T>
+using default_init_t = std::conditional_t<std::is_same_v<T, no_translator>, init::prior, init::translator_sample>;
+}  // namespace detail
+
+template <Generator G, Encoder F, class E, class T = no_translator, class Init = detail::default_init_t<T>,
+          StepSchedule S = constant_step, NoisePolicy N = langevin_noise>
+  requires(Translator<T> || std::same_as<T, no_translator>)
+class sampler {
+ public:
+  using generator_type = G;
+  using encoder_type = F;
+  using energy_type = E;
+  using translator_type = T;
+  using init_policy_type = Init;
+  using schedule_type = S;
+  using noise_type = N;
+  using prior_type = prior_t<G>;
+  using context_type = energy_context<prior_type, F>;
+
+  static_assert(EnergyFor<E, context_type>,
+                "tr0n::sampler: E must model Energy for this generator and encoder "
+                "(opt in with `using tr0n_tag = tr0n::energy_tag;`, and `e(ctx)` must return a "
+                "[B] tensor; latent_prior needs a prior with log_prob)");
+  static_assert(!needs_translator_v<Init> || Translator<T>,
+                "tr0n::sampler: this initialisation policy needs a translator; "
+                "pass one, or use tr0n::init::prior");
+
+  sampler(G generator, F encoder, E energy, T translator, sampler_options options = {}, Init init = {},
+          S schedule = {}, N noise = {})
+    requires Translator<T>
+      : generator_(std::move(generator)),
+        encoder_(std::move(encoder)),
+        energy_(std::move(energy)),
+        translator_(std::move(translator)),
+        options_(std::move(options)),
+        init_(std::move(init)),
+        schedule_(std::move(schedule)),
+        noise_(std::move(noise)) {
+    check_components();
+  }
+
+  sampler(G generator, F encoder, E energy, sampler_options options = {}, Init init = {}, S schedule = {},
+          N noise = {})
+    requires std::same_as<T, no_translator>
+      : generator_(std::move(generator)),
+        encoder_(std::move(encoder)),
+        energy_(std::move(energy)),
+        options_(std::move(options)),
+        init_(std::move(init)),
+        schedule_(std::move(schedule)),
+        noise_(std::move(noise)) {
+    check_components();
+  }
+
+  G& generator() noexcept { return generator_; }
+  F& encoder() noexcept { return encoder_; }
+  const E& energy() const noexcept { return energy_; }
+  T& translator() noexcept { return translator_; }
+  const prior_type& prior() const { return detail::unwrap(generator_).prior(); }
+  const sampler_options& options() const noexcept { return options_; }
+  const Init& init_policy() const noexcept { return init_; }
+  const S& schedule() const noexcept { return schedule_; }
+  const N& noise() const noexcept { return noise_; }
+
+  /// Replaces the options (validated), e.g. to run the same sampler for several `T`.
+  void set_options(sampler_options options) {
+    options.validate();
+    options_ = std::move(options);
+  }
+
+  /// Per-row energies `[M]` of latents `z` `[M, d]` against conditions `[M, C]`
+  /// (or `[M]` labels), differentiable when grad mode is on.
+  torch::Tensor evaluate(const torch::Tensor& z, const torch::Tensor& conditions) {
+    detail::check_matrix(z, "evaluate: z", prior().dim(), "the generator's latent dim");
+    ++energy_evals_;
+    auto x = detail::unwrap(generator_).forward(z);
+    context_type ctx(z, x, conditions, prior(), encoder_);
+    auto e = energy_(ctx);
+    if (e.dim() != 1 || e.size(0) != z.size(0))
+      detail::fail("energy: expected per-sample energies of shape [", z.size(0), "], got shape ",
+                   detail::shape_of(e));
+    return e;
+  }
+
+  /// `n` samples for each of the `N` conditions `[N, C]`.
+  template <Callback... Cbs>
+  sample_result sample(const torch::Tensor& conditions, int64_t n, Cbs&&... callbacks) {
+    static_assert(InitPolicy<Init, sampler>,
+                  "tr0n::sampler: Init must model InitPolicy (name, start(sampler, c) returning a "
+                  "state with .leaf, latent(state))");
+    check_call(conditions, n);
+    if (options_.seed()) torch::manual_seed(*options_.seed());
+    torch::AutoGradMode grad_mode(true);
+    energy_evals_ = 0;
+
+    const auto c = conditions.repeat_interleave(n, 0);  // [M, C]
+    const auto m = c.size(0);
+    const auto total = options_.steps();
+    auto state = init_.start(*this, c);
+    auto failed = torch::zeros({m}, c.options().dtype(torch::kBool));
+    torch::Tensor velocity;
+    std::vector<torch::Tensor> trace;
+    if (options_.record_trace()) trace.reserve(static_cast<size_t>(total + 1));
+
+    detail::notify_begin(run_info{"sample", total, 0}, callbacks...);
+    int64_t t = 0;
+    for (; t < total; ++t) {
+      torch::Tensor& leaf = state.leaf;
+      leaf = leaf.detach().requires_grad_(true);
+      std::vector<torch::Tensor> wrt{leaf};
+      if constexpr (InitPolicyWithAux<Init, decltype(state)>) {
+        // The policy's optimiser holds this very tensor: keep it a leaf, never replace it.
+        auto& aux = init_.aux(state);
+        if (!aux.requires_grad()) aux.requires_grad_(true);
+        wrt.push_back(aux);
+      }
+      auto e = evaluate(init_.latent(state), c);
+      auto grads = torch::autograd::grad({e.sum()}, wrt, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                         /*create_graph=*/false, /*allow_unused=*/true);
+      auto g = grads[0].defined() ? grads[0] : torch::zeros_like(leaf);
+      auto e_now = e.detach();
+      if (options_.record_trace()) trace.push_back(e_now);
+
+      // A chain whose energy or gradient is non-finite is frozen and flagged.
+      auto bad = ~torch::isfinite(e_now) | ~torch::isfinite(g).flatten(1).all(1);
+      failed = failed | bad;
+      const auto frozen = broadcastable(failed, g);
+      g = torch::where(frozen, torch::zeros_like(g), g);
+      if (options_.grad_clip() > 0) {
+        auto norms = g.flatten(1).norm(2, 1);
+        g = g * broadcastable((options_.grad_clip() / (norms + 1e-12)).clamp_max(1.0), g);
+      }
+      if (options_.momentum() > 0) {
+        velocity = velocity.defined() ? velocity.mul(options_.momentum()).add(g) : g;
+        g = velocity;
+      }
+
+      const double eta = schedule_.step_size(t, total);
+      const double sigma = noise_.sigma(eta);
+      torch::NoGradGuard no_grad;
+      auto next = leaf.detach() - eta * g;
+      if (sigma > 0) next = next + sigma * torch::randn_like(next);
+      next = clamp_to_box(next);
+      leaf = torch::where(frozen, leaf.detach(), next);
+      if constexpr (InitPolicyWithAux<Init, decltype(state)>) {
+        auto ga = grads[1].defined() ? grads[1] : torch::zeros_like(init_.aux(state));
+        init_.update_aux(state, torch::where(broadcastable(failed, ga), torch::zeros_like(ga), ga));
+      }
+      if (detail::notify_step(step_info{"sample", t, total, e_now}, callbacks...)) {
+        ++t;
+        break;
+      }
+    }
+
+    sample_result r;
+    {
+      torch::NoGradGuard no_grad;
+      r.z = init_.latent(state).detach();
+      r.x = detail::unwrap(generator_).forward(r.z);
+      context_type ctx(r.z, r.x, c, prior(), encoder_);
+      r.energy = energy_(ctx).detach();
+      ++energy_evals_;
+    }
+    r.ok = ~failed & torch::isfinite(r.energy) & torch::isfinite(r.z).all(1);
+    if (options_.record_trace()) {
+      trace.push_back(r.energy);
+      r.trace = torch::stack(trace);
+    }
+    r.steps_run = t;
+    r.grad_evals = t;
+    r.energy_evals = energy_evals_;
+    detail::notify_end(run_info{"sample", total, t}, callbacks...);
+    return r;
+  }
+
+ private:
+  static torch::Tensor broadcastable(const torch::Tensor& per_sample, const torch::Tensor& like) {
+    std::vector<int64_t> shape(static_cast<size_t>(like.dim()), 1);
+    shape[0] = per_sample.size(0);
+    return per_sample.view(shape);
+  }
+
+  torch::Tensor clamp_to_box(const torch::Tensor& z) const {
+    if constexpr (BoxedPrior<prior_type>) {
+      if (options_.clamp_to_box()) {
+        const auto b = prior().box();
+        return z.clamp(b.lo, b.hi);
+      }
+    }
+    return z;
+  }
+
+  void check_components() const {
+    options_.validate();
+    if constexpr (Translator<T>) {
+      const auto& t = detail::unwrap(translator_);
+      if (t.latent_dim() != prior().dim())
+        detail::fail("sampler: translator: latent_dim ", t.latent_dim(),
+                     " does not match the generator's prior dim ", prior().dim());
+      if (t.condition_dim() != detail::unwrap(encoder_).condition_dim())
+        detail::fail("sampler: translator: condition_dim ", t.condition_dim(),
+                     " does not match the encoder's condition_dim ",
+                     detail::unwrap(encoder_).condition_dim());
+    }
+  }
+
+  void check_call(const torch::Tensor& conditions, int64_t n) {
+    const auto width = detail::unwrap(encoder_).condition_dim();
+    detail::check_matrix(conditions, "sample: conditions", width, "the encoder's condition_dim");
+    if (n <= 0) detail::fail("sample: n: expected samples per condition > 0, got ", n);
+    for (int64_t t : {int64_t{0}, options_.steps() - 1}) {
+      if (t < 0) continue;
+      const double eta = schedule_.step_size(t, options_.steps());
+      if (!(eta > 0) || !std::isfinite(eta))
+        detail::fail("sample: step size: expected a finite eta > 0 at every step, got eta = ", eta,
+                     " at step ", t, " of ", options_.steps());
+      const double sigma = noise_.sigma(eta);
+      if (!(sigma >= 0) || !std::isfinite(sigma))
+        detail::fail("sample: noise: expected a finite sigma >= 0, got ", sigma, " at step ", t);
+    }
+    if constexpr (std::is_base_of_v<torch::nn::Module, detail::unwrapped_t<T>>) {
+      const auto params = detail::unwrap(translator_).parameters();
+      if (!params.empty())
+        detail::check_same_device(conditions, "sample: conditions", params.front(), "the translator");
+    }
+    detail::check_finite(conditions, "sample: conditions");
+  }
+
+  [[no_unique_address]] G generator_;
+  [[no_unique_address]] F encoder_;
+  [[no_unique_address]] E energy_;
+  [[no_unique_address]] T translator_;
+  sampler_options options_;
+  [[no_unique_address]] Init init_;
+  [[no_unique_address]] S schedule_;
+  [[no_unique_address]] N noise_;
+  int64_t energy_evals_ = 0;
+};
+
+}  // namespace tr0n

@@ -1,0 +1,250 @@
+// The sampler on problems with known answers, its policies and callbacks, and
+// its error reporting.
+#include "../support/toy_models.hpp"
+
+#include <catch2/catch.hpp>
+#include <torch/linalg.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+using namespace tr0n;
+using namespace tr0n_test;
+
+TEST_CASE("Langevin chains from the prior match the closed-form linear-Gaussian target", "[sampler][langevin]") {
+  // G(z) = A z + b, f(x) = W x, prior N(0, I), E = beta/2 ||f(G(z)) - c||^2 - log p(z):
+  // the target p(z) exp(-E_data) is N(mu, P^-1) with P = I + beta M^T M, M = W A,
+  // mu = P^-1 beta M^T (c - W b). Unadjusted Langevin with step eta keeps the
+  // mean and has the exact stationary covariance (P - eta P^2 / 2)^-1.
+  torch::manual_seed(7);
+  const auto f64 = torch::kFloat64;
+  const int64_t d = 3, cdim = 2;
+  const double beta = 2.0;
+  auto a = 0.7 * torch::randn({4, d}, f64);
+  auto b = torch::randn({4}, f64);
+  auto w = 0.7 * torch::randn({cdim, 4}, f64);
+  linear_generator g{a, b, standard_normal(d)};
+  linear_encoder f{w};
+  auto c = torch::tensor({{0.8, -0.5}}, f64);
+
+  auto m = torch::matmul(w, a);
+  auto prec = torch::eye(d, f64) + beta * torch::matmul(m.t(), m);
+  auto mu = torch::linalg::solve(prec, beta * torch::matmul(m.t(), (c.squeeze(0) - torch::matmul(w, b))), true);
+  auto lambda = torch::linalg::eigvalsh(prec, "L");
+  const double lmax = lambda.max().item<double>(), lmin = lambda.min().item<double>();
+  const double eta = 0.2 / lmax;
+  // 12 relaxation times of the slowest direction: the start's influence is e^-12.
+  const auto steps = static_cast<int64_t>(std::ceil(12.0 / (eta * lmin)));
+  auto cov_ula = torch::inverse(prec - 0.5 * eta * torch::matmul(prec, prec));
+
+  const int64_t chains = 4000;
+  sampler s(g, f, (beta / 2) * squared_distance{} + 1.0 * latent_prior{},
+            sampler_options().steps(steps).seed(11), init::prior{}, constant_step{eta}, langevin_noise{});
+  auto r = s.sample(c, chains);
+  REQUIRE(r.ok.all().item<bool>());
+  CHECK(r.steps_run == steps);
+  CHECK(r.grad_evals == steps);
+
+  auto mean = r.z.mean(0);
+  auto centred = r.z - mean;
+  auto cov = torch::matmul(centred.t(), centred) / (chains - 1);
+  for (int64_t i = 0; i < d; ++i) {
+    // Mean: SE sqrt(S_ii / N); 4.5 SE keeps a false alarm below 1e-5 per entry.
+    const double se_mean = std::sqrt(cov_ula[i][i].item<double>() / chains);
+    CHECK(std::abs(mean[i].item<double>() - mu[i].item<double>()) < 4.5 * se_mean);
+    for (int64_t j = 0; j < d; ++j) {
+      // Sample covariance entry of a Gaussian: SE sqrt((S_ii S_jj + S_ij^2) / N).
+      const double sij = cov_ula[i][j].item<double>();
+      const double se = std::sqrt((cov_ula[i][i].item<double>() * cov_ula[j][j].item<double>() + sij * sij) / chains);
+      CHECK(std::abs(cov[i][j].item<double>() - sij) < 4.5 * se);
+    }
+  }
+  // The test can tell a wrong covariance: the prior's own, I, is far outside.
+  CHECK((torch::eye(d, f64) - cov_ula).abs().max().item<double>() > 10 * std::sqrt(2.0 / chains));
+}
+
+namespace {
+/// A nonlinear generator, a small classifier and a translator trained zero-shot on them.
+struct classifier_problem {
+  static constexpr int64_t d = 8, classes = 5;
+  mlp_generator g{d, 32, 16};
+  linear_classifier f{16, classes, 3.0};
+  mixture_translator q{mixture_translator_options(classes, d).components(4)};
+
+  classifier_problem() {
+    torch::manual_seed(3);
+    g = mlp_generator(d, 32, 16);
+    f = linear_classifier(16, classes, 3.0);
+    q = mixture_translator(mixture_translator_options(classes, d).components(4));
+    train_translator(q, g, f,
+                     translator_training_options().steps(1500).batch_size(256).lr(3e-3).seed(5).transform(
+                         condition_transform::softmax));
+  }
+
+  torch::Tensor conditions() const { return one_hot_conditions(torch::arange(classes), classes); }
+};
+
+classifier_problem& problem() {
+  static classifier_problem p;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("translator start beats the prior start at equal gradient evaluations", "[sampler][tr0n]") {
+  auto& p = problem();
+  const int64_t n = 40, steps = 10;
+  auto opts = sampler_options().steps(steps).seed(21);
+  sampler from_prior(p.g, p.f, cross_entropy{}, p.q, opts, init::prior{}, constant_step{0.05}, no_noise{});
+  sampler from_translator(p.g, p.f, cross_entropy{}, p.q, opts, init::translator_sample{}, constant_step{0.05},
+                          no_noise{});
+  auto rp = from_prior.sample(p.conditions(), n);
+  auto rt = from_translator.sample(p.conditions(), n);
+  REQUIRE(rp.grad_evals == rt.grad_evals);
+  REQUIRE(rp.ok.all().item<bool>());
+  REQUIRE(rt.ok.all().item<bool>());
+  const double ep = rp.energy.mean().item<double>(), et = rt.energy.mean().item<double>();
+  INFO("prior start mean energy " << ep << ", translator start " << et);
+  // The stated margin: the translator start ends at under half the prior start's energy.
+  CHECK(et < 0.5 * ep);
+
+  SECTION("every initialisation policy runs and improves on its start") {
+    sampler hybrid(p.g, p.f, cross_entropy{}, p.q, opts.record_trace(true), init::translator_mixture{.lr = 0.05},
+                   constant_step{0.05}, no_noise{});
+    auto rh = hybrid.sample(p.conditions(), n);
+    REQUIRE(rh.ok.all().item<bool>());
+    CHECK(rh.trace.sizes() == torch::IntArrayRef{steps + 1, p.classes * n});
+    CHECK(rh.trace[-1].mean().item<double>() < rh.trace[0].mean().item<double>());
+    CHECK(rh.energy.mean().item<double>() < ep);
+
+    sampler best(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(21), init::best_of<8>{}, constant_step{0.05},
+                 no_noise{});
+    sampler single(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(21), init::translator_sample{},
+                   constant_step{0.05}, no_noise{});
+    auto rb = best.sample(p.conditions(), n);
+    auto rs = single.sample(p.conditions(), n);
+    CHECK(rb.energy_evals == 8 + 1);
+    CHECK(rb.energy.mean().item<double>() < rs.energy.mean().item<double>());
+  }
+}
+
+TEST_CASE("sampling is reproducible with a seed and honours schedules and momentum", "[sampler]") {
+  auto& p = problem();
+  auto opts = sampler_options().steps(5).seed(99).momentum(0.9).grad_clip(1.0);
+  sampler s(p.g, p.f, cross_entropy{}, p.q, opts, init::translator_sample{}, cosine_decay{.eta0 = 0.1, .eta_min = 0.01},
+            fixed_noise{.std = 0.01});
+  auto r1 = s.sample(p.conditions(), 3);
+  auto r2 = s.sample(p.conditions(), 3);
+  CHECK(torch::equal(r1.z, r2.z));
+  CHECK(r1.z.size(0) == 15);
+  CHECK(r1.x.size(0) == 15);
+
+  CHECK(linear_decay{.eta0 = 1.0, .eta_min = 0.0}.step_size(5, 11) == Approx(0.5));
+  CHECK(cosine_decay{.eta0 = 1.0, .eta_min = 0.0}.step_size(10, 11) == Approx(0.0).margin(1e-12));
+  CHECK(exponential_decay{.eta0 = 1.0, .gamma = 0.5}.step_size(3, 10) == Approx(0.125));
+  CHECK(langevin_noise{.beta = 2.0}.sigma(0.25) == Approx(0.5));
+}
+
+TEST_CASE("the sampler works on a box prior and clamps to it", "[sampler]") {
+  torch::manual_seed(4);
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, truncated_normal(2, 0.5));
+  identity_encoder f{2};
+  mixture_translator q(mixture_translator_options(2, 2).radius(0.5));
+  auto c = torch::tensor({{3.0f, -3.0f}});
+  sampler s(g, f, squared_distance{}, q, sampler_options().steps(30), init::translator_sample{},
+            constant_step{0.2}, no_noise{});
+  auto r = s.sample(c, 4);
+  CHECK(r.z.abs().max().item<double>() <= 0.5 + 1e-6);
+  // Gradient descent towards (3, -3) ends on the box's corner.
+  CHECK(r.z.index({torch::indexing::Slice(), 0}).min().item<double>() == Approx(0.5).margin(1e-5));
+}
+
+namespace {
+// E = |z|^2 - log(1 - z_0): finite for z_0 < 1, NaN beyond.
+struct barrier {
+  using tr0n_tag = energy_tag;
+  template <class Ctx>
+  torch::Tensor operator()(const Ctx& ctx) const {
+    const auto& z = ctx.z();
+    return z.pow(2).sum(-1) - torch::log(1 - z.select(1, 0));
+  }
+};
+}  // namespace
+
+TEST_CASE("non-finite energies are reported per sample, never returned as good", "[sampler][errors]") {
+  // E = |z|^2 - log(1 - z_0): finite for z_0 < 1, NaN beyond; the barrier pushes
+  // finite chains away from it, so exactly the chains that start beyond it fail.
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder f{2};
+  const int64_t n = 500;
+  sampler starts(g, f, barrier{}, sampler_options().steps(0).seed(8));
+  auto z0 = starts.sample(torch::zeros({1, 2}), n).z;
+  sampler s(g, f, barrier{}, sampler_options().steps(20).seed(8).record_trace(true), init::prior{},
+            constant_step{0.02}, no_noise{});
+  auto r = s.sample(torch::zeros({1, 2}), n);
+  auto expected_ok = z0.select(1, 0) < 1;
+  CHECK(torch::equal(r.ok, expected_ok));
+  const auto bad = expected_ok.logical_not().sum().item<int64_t>();
+  CHECK(bad > 20);  // about 16% of 500 start beyond the barrier
+  CHECK(torch::isfinite(r.energy.index({r.ok})).all().item<bool>());
+  CHECK(torch::isfinite(r.z).all().item<bool>());  // failed chains are frozen, not blown up
+}
+
+TEST_CASE("callbacks observe, record and stop runs", "[sampler][callbacks]") {
+  auto& p = problem();
+  sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(50).seed(1), init::translator_sample{},
+            constant_step{1e-6}, no_noise{});
+  value_trace trace;
+  early_stopping stop(3, 1.0);  // the energy moves far less than 1.0 per step
+  std::FILE* sink = std::tmpfile();
+  progress_bar bar("test", sink);
+  auto r = s.sample(p.conditions(), 2, trace, stop, bar);
+  CHECK(r.steps_run == 4);  // the first step sets the best, three stale ones stop
+  CHECK(trace.values().size() == 4);
+  std::fseek(sink, 0, SEEK_END);
+  CHECK(std::ftell(sink) > 0);
+  std::fclose(sink);
+
+  value_trace losses;
+  mixture_translator q(mixture_translator_options(p.classes, p.d));
+  auto report = train_translator(q, p.g, p.f, translator_training_options().steps(7).batch_size(16), losses);
+  CHECK(report.steps_done == 7);
+  CHECK(losses.values().size() == 7);
+  CHECK(report.losses[6].item<double>() == Approx(losses.values()[6]));
+}
+
+TEST_CASE("bad input throws at the call, naming the argument", "[sampler][errors]") {
+  auto& p = problem();
+  sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(2));
+  auto good = p.conditions();
+
+  CHECK_THROWS_WITH(s.sample(torch::zeros({2, 3}), 1),
+                    Catch::Contains("conditions") && Catch::Contains("width 5") && Catch::Contains("[2, 3]"));
+  CHECK_THROWS_WITH(s.sample(good, 0), Catch::Contains("n:") && Catch::Contains("got 0"));
+  CHECK_THROWS_WITH(s.sample(good, -3), Catch::Contains("n:") && Catch::Contains("got -3"));
+  auto nan_conditions = good.clone();
+  nan_conditions[1][2] = NAN;
+  CHECK_THROWS_WITH(s.sample(nan_conditions, 1), Catch::Contains("conditions") && Catch::Contains("finite"));
+  CHECK_THROWS_WITH(s.sample(good.to(torch::kMeta), 1),
+                    Catch::Contains("conditions") && Catch::Contains("meta") && Catch::Contains("same device"));
+  CHECK_THROWS_WITH((sampler(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(-1))),
+                    Catch::Contains("steps") && Catch::Contains("got -1"));
+  sampler zero_step(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(3), init::prior{}, constant_step{0.0});
+  CHECK_THROWS_WITH(zero_step.sample(good, 1), Catch::Contains("step size") && Catch::Contains("eta = 0"));
+  sampler negative_step(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(3), init::prior{},
+                        linear_decay{.eta0 = 0.1, .eta_min = -0.1});
+  CHECK_THROWS_WITH(negative_step.sample(good, 1), Catch::Contains("step size") && Catch::Contains("-0.1"));
+  mixture_translator wrong_latent(mixture_translator_options(p.classes, p.d + 1));
+  CHECK_THROWS_WITH((sampler(p.g, p.f, cross_entropy{}, wrong_latent)),
+                    Catch::Contains("latent_dim 9") && Catch::Contains("prior dim 8"));
+  mixture_translator wrong_condition(mixture_translator_options(p.classes + 1, p.d));
+  CHECK_THROWS_WITH((sampler(p.g, p.f, cross_entropy{}, wrong_condition)),
+                    Catch::Contains("condition_dim 6") && Catch::Contains("condition_dim 5"));
+  CHECK_THROWS_WITH(s.evaluate(torch::zeros({4, 3}), good.repeat({1, 1}).narrow(0, 0, 4)),
+                    Catch::Contains("z") && Catch::Contains("width 8"));
+  CHECK_THROWS_WITH(sampler_options().momentum(1.0).validate(), Catch::Contains("momentum"));
+  CHECK_THROWS_WITH(train_translator(wrong_latent, p.g, p.f, translator_training_options().steps(1)),
+                    Catch::Contains("latent_dim 9"));
+  CHECK_THROWS_WITH(train_translator(p.q, p.g, p.f, translator_training_options().steps(0)),
+                    Catch::Contains("steps") && Catch::Contains("got 0"));
+}
