@@ -6,6 +6,7 @@
 /// `using tr0n_tag = tr0n::generator_tag;` (or encoder_tag, energy_tag,
 /// translator_tag), or a third-party type is enrolled by specialising
 /// `tr0n::enable_generator<T>` (and friends) to `true`.
+#include <concepts>
 #include <type_traits>
 
 namespace tr0n {

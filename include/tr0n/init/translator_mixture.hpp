@@ -1,10 +1,13 @@
 #pragma once
 /// \file
 /// `init::translator_mixture`: the official code's hybrid start. Each chain
-/// starts from all `K` component means of `q(z | c)` with per-dimension
+/// starts from all `K` components of `q(z | c)` with per-dimension
 /// mixture logits; the latent is the softmax-weighted sum of the means,
 /// `z = sum_k softmax(pi)_k * mu_k` (per dimension). The means move by
 /// Langevin dynamics and the logits by Adam (learning rate `lr`), jointly.
+/// With `sample_components` (the default) each chain starts from one draw of
+/// every component, so `n` chains per condition differ from the start; with it
+/// off they start from the means exactly, as the official code does.
 #include <tr0n/concepts/init_policy.hpp>
 #include <tr0n/detail/unwrap.hpp>
 
@@ -30,15 +33,19 @@ struct translator_mixture {
 
   /// Adam learning rate for the logits.
   double lr = 0.05;
+  /// Start from a draw of each component (true) or from its mean (false).
+  bool sample_components = true;
 
   template <class S>
   mixture_state start(S& s, const torch::Tensor& c) const {
     torch::NoGradGuard no_grad;
     auto p = detail::unwrap(s.translator()).mixture(c);
-    auto logits = p.logits.unsqueeze(-1).expand_as(p.means).clone();
+    auto logits = p.logits.unsqueeze(-1).expand_as(p.means).clone().requires_grad_(true);
+    auto means = p.means.clone();
+    if (sample_components) means.add_(torch::randn_like(means) * p.log_std.exp());
     auto adam = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{logits},
                                                      torch::optim::AdamOptions(lr));
-    return {p.means.clone(), logits, std::move(adam)};
+    return {means, logits, std::move(adam)};
   }
 
   torch::Tensor latent(const mixture_state& st) const {

@@ -1,0 +1,307 @@
+// The main job: make an unconditional Fashion-MNIST VAE class-conditional with
+// nothing but a classifier (TR0N, zero-shot), and compare starting Langevin
+// dynamics from the prior with starting from the translator.
+//
+//   fashion_mnist [--models-dir models] [--out out] [--samples-per-class 100]
+//                 [--steps 0,10,50,200] [--seed 0] [--methods prior,translator,tr0n,hybrid,best_of] [--quick]
+//
+// First run trains and caches the VAE, the auxiliary classifier, the
+// evaluation classifier and the translator in --models-dir; later runs reuse them.
+// Writes --out/samples.png (TR0N, one row per class), samples_<method>.png,
+// and --out/metrics.json.
+#include "idx.hpp"
+#include "image_grid.hpp"
+#include "metrics.hpp"
+#include "models.hpp"
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/serialize.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <thread>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+struct config {
+  fs::path data_dir = "/usr/share/datasets/fashion-mnist";
+  fs::path models_dir = "models";
+  fs::path out = "out";
+  int64_t samples_per_class = 100;
+  std::vector<int64_t> steps{0, 10, 50, 200};
+  uint64_t seed = 0;
+  std::vector<std::string> methods{"prior", "translator", "tr0n", "hybrid", "best_of"};
+  bool quick = false;
+  // Sizes; --quick shrinks them.
+  int64_t train_images = 60000, vae_epochs = 12, aux_epochs = 6, eval_epochs = 3, translator_steps = 4000;
+  int64_t latent_dim = 16;
+  int64_t components = 10;
+  double condition_noise = 0.1;
+  // Exact Langevin dynamics on E = beta * CE(f(G(z)), y) - log p(z) targets
+  // p(z) p_f(y | z)^beta: the generator's own class-conditional, sharpened.
+  double beta = 20.0, step_size = 0.005, momentum = 0.0, grad_clip = 200.0;
+};
+
+/// Loads `module` from `path` if it exists, else trains it with `train` and saves it.
+template <class Module, class Train>
+void load_or_train(Module& module, const fs::path& path, const std::string& what, Train&& train) {
+  if (fs::exists(path)) {
+    torch::load(module, path.string());
+    std::fprintf(stderr, "%s: loaded %s\n", what.c_str(), path.c_str());
+    return;
+  }
+  train();
+  torch::save(module, path.string());
+  std::fprintf(stderr, "%s: trained and saved to %s\n", what.c_str(), path.c_str());
+}
+
+struct method_row {
+  std::string method, init;
+  int64_t steps;
+  tr0n::sample_result result;
+  double seconds;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config cfg;
+  CLI::App app{"TR0N on Fashion-MNIST: an unconditional VAE made class-conditional, zero-shot"};
+  app.add_option("--data-dir", cfg.data_dir, "Folder with the Fashion-MNIST IDX files")->capture_default_str();
+  app.add_option("--models-dir", cfg.models_dir, "Where trained models are cached")->capture_default_str();
+  app.add_option("--out", cfg.out, "Output folder for samples.png and metrics.json")->capture_default_str();
+  app.add_option("--samples-per-class", cfg.samples_per_class, "Samples per class for every method")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--steps", cfg.steps, "Langevin step counts T to compare (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--seed", cfg.seed, "Seed for training and sampling")->capture_default_str();
+  app.add_option("--methods", cfg.methods, "Methods: prior, translator, tr0n, hybrid, best_of")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"prior", "translator", "tr0n", "hybrid", "best_of"}))
+      ->capture_default_str();
+  app.add_option("--components", cfg.components, "Translator mixture components K")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--condition-noise", cfg.condition_noise,
+                 "Std of the Gaussian noise on conditions during translator training")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--beta", cfg.beta, "Inverse temperature of the class term: target p(z) p_f(y | z)^beta")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--step-size", cfg.step_size, "Langevin step size eta (noise sqrt(2 eta))")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--momentum", cfg.momentum, "Momentum on the Langevin gradient")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  app.add_option("--grad-clip", cfg.grad_clip, "Per-sample gradient-norm clipping (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--quick", cfg.quick, "Reduced sizes, for tests (models cached under quick_* names)");
+  CLI11_PARSE(app, argc, argv);
+
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  if (cfg.quick) {
+    cfg.train_images = 12000;
+    cfg.vae_epochs = 6;
+    cfg.aux_epochs = 3;
+    cfg.eval_epochs = 2;
+    cfg.translator_steps = 800;
+  }
+  std::sort(cfg.steps.begin(), cfg.steps.end());
+  cfg.steps.erase(std::unique(cfg.steps.begin(), cfg.steps.end()), cfg.steps.end());
+  const std::set<std::string> methods(cfg.methods.begin(), cfg.methods.end());
+  const int64_t classes = 10, n = cfg.samples_per_class;
+
+  fashion::split train, test;
+  try {
+    train = fashion::load_split(cfg.data_dir, "train");
+    test = fashion::load_split(cfg.data_dir, "t10k");
+  } catch (const fashion::idx_error& e) {
+    std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
+    return 2;
+  }
+  if (cfg.train_images < train.images.size(0)) {
+    train.images = train.images.narrow(0, 0, cfg.train_images);
+    train.labels = train.labels.narrow(0, 0, cfg.train_images);
+  }
+  fs::create_directories(cfg.models_dir);
+  fs::create_directories(cfg.out);
+  const std::string prefix = cfg.quick ? "quick_" : "";
+  auto model_path = [&](const std::string& name) { return cfg.models_dir / (prefix + name + ".pt"); };
+  const auto total_start = std::chrono::steady_clock::now();
+
+  // 1. The unconditional generator: a VAE trained on images only (labels unused).
+  torch::manual_seed(cfg.seed);
+  fashion::vae vae(cfg.latent_dim);
+  load_or_train(vae, model_path("vae"), "generator (VAE, no labels)", [&] {
+    vae->train();
+    fashion::fit(vae->parameters(), train.images.size(0), cfg.vae_epochs, 128, 1e-3, "VAE",
+                 [&](const torch::Tensor& idx) { return vae->loss(train.images.index_select(0, idx)); });
+  });
+  vae->eval();
+  for (auto& p : vae->parameters()) p.requires_grad_(false);
+  fashion::vae_generator generator{vae, tr0n::standard_normal(cfg.latent_dim)};
+
+  // 2. The auxiliary classifier f (in the energy and for translator pairs).
+  torch::manual_seed(cfg.seed + 1);
+  fashion::mlp_classifier aux;
+  load_or_train(aux, model_path("aux_classifier"), "auxiliary classifier (MLP)", [&] {
+    aux->train();
+    fashion::fit(aux->parameters(), train.images.size(0), cfg.aux_epochs, 128, 1e-3, "aux classifier",
+                 [&](const torch::Tensor& idx) {
+                   return torch::cross_entropy_loss(aux->forward(train.images.index_select(0, idx)),
+                                                    train.labels.index_select(0, idx));
+                 });
+  });
+  aux->eval();
+  for (auto& p : aux->parameters()) p.requires_grad_(false);
+
+  // 3. The independent evaluation classifier (a CNN, another seed): scores only.
+  torch::manual_seed(cfg.seed + 1000);
+  fashion::cnn_classifier judge;
+  load_or_train(judge, model_path("eval_classifier"), "evaluation classifier (CNN)", [&] {
+    judge->train();
+    fashion::fit(judge->parameters(), train.images.size(0), cfg.eval_epochs, 128, 1e-3, "eval classifier",
+                 [&](const torch::Tensor& idx) {
+                   return torch::cross_entropy_loss(judge->forward(train.images.index_select(0, idx)),
+                                                    train.labels.index_select(0, idx));
+                 });
+  });
+  judge->eval();
+
+  // 4. The translator, trained zero-shot on (z, softmax(f(G(z)))) pairs: no images.
+  torch::manual_seed(cfg.seed + 2);
+  tr0n::mixture_translator translator(
+      tr0n::mixture_translator_options(classes, cfg.latent_dim).components(cfg.components).hidden(256));
+  const auto translator_name = "translator_k" + std::to_string(cfg.components) + "_noise" +
+                               std::to_string(static_cast<int>(std::lround(cfg.condition_noise * 1000)));
+  load_or_train(translator, model_path(translator_name), "translator (zero-shot)", [&] {
+    tr0n::train_translator(translator, generator, aux,
+                           tr0n::translator_training_options()
+                               .steps(cfg.translator_steps)
+                               .batch_size(512)
+                               .lr(1e-2)
+                               .dataset_size(cfg.translator_steps * 64)
+                               .condition_noise(cfg.condition_noise)
+                               .transform(tr0n::condition_transform::softmax)
+                               .seed(cfg.seed + 3),
+                           tr0n::progress_bar("translator").every(std::max<int64_t>(1, cfg.translator_steps / 50)));
+  });
+  translator->eval();
+  if (std::getenv("TR0N_DEBUG")) {
+    torch::NoGradGuard ng;
+    auto mp = translator->mixture(tr0n::one_hot_conditions(torch::arange(10), 10));
+    std::cerr << "std " << mp.log_std.exp() << "\nweights " << torch::softmax(mp.logits, -1) << "\nmean norms " << mp.means.norm(2, -1) << "\n";
+  }
+  const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total_start).count();
+
+  // The real-data floor.
+  torch::NoGradGuard no_grad_outer;
+  auto features_of = [&](const torch::Tensor& images) {
+    std::vector<torch::Tensor> parts;
+    for (int64_t s = 0; s < images.size(0); s += 1000)
+      parts.push_back(judge->features(images.narrow(0, s, std::min<int64_t>(1000, images.size(0) - s))));
+    return torch::cat(parts);
+  };
+  auto test_features = features_of(test.images);
+  const auto half = test.images.size(0) / 2;
+  json real{{"accuracy", fashion::accuracy(judge, test.images, test.labels)},
+            {"aux_accuracy", fashion::accuracy(aux, test.images, test.labels)},
+            {"frechet_distance",
+             fashion::frechet_distance(test_features.narrow(0, 0, half), test_features.narrow(0, half, half))},
+            {"diversity", fashion::within_class_diversity(test.images, test.labels, classes)}};
+  std::printf("real test data: eval accuracy %.4f, aux accuracy %.4f, FD(half, half) %.3f, diversity %.3f\n",
+              real["accuracy"].get<double>(), real["aux_accuracy"].get<double>(),
+              real["frechet_distance"].get<double>(), real["diversity"].get<double>());
+
+  // 5. Sampling: one-hot class conditions and the cross-entropy energy.
+  auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
+  auto requested = torch::arange(classes).repeat_interleave(n);
+  const tr0n::constant_step schedule{cfg.step_size};
+  const tr0n::langevin_noise noise{};
+  const auto energy = cfg.beta * tr0n::cross_entropy{} + 1.0 * tr0n::latent_prior{};
+  std::vector<method_row> rows;
+  auto run = [&](std::string method, auto init, int64_t steps) {
+    torch::AutoGradMode grad_on(true);
+    tr0n::sampler s(generator, aux, energy, translator,
+                    tr0n::sampler_options().steps(steps).momentum(cfg.momentum).grad_clip(cfg.grad_clip).seed(cfg.seed + 7), init,
+                    schedule, noise);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = s.sample(conditions, n, tr0n::progress_bar(method).every(std::max<int64_t>(1, steps / 20)).show_value(false));
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    rows.push_back({std::move(method), std::string(decltype(init)::name), steps, std::move(r), secs});
+  };
+  const int64_t short_t = [&] {
+    for (auto t : cfg.steps)
+      if (t > 0) return std::min<int64_t>(t, 20);
+    return int64_t{10};
+  }();
+  for (auto t : cfg.steps)
+    if (methods.count("prior")) run("prior+T" + std::to_string(t), tr0n::init::prior{}, t);
+  if (methods.count("translator")) run("translator only", tr0n::init::translator_sample{}, 0);
+  for (auto t : cfg.steps)
+    if (methods.count("tr0n") && t > 0) run("tr0n+T" + std::to_string(t), tr0n::init::translator_sample{}, t);
+  if (methods.count("hybrid"))
+    run("hybrid+T" + std::to_string(short_t), tr0n::init::translator_mixture{.lr = 0.05}, short_t);
+  if (methods.count("best_of"))
+    run("best_of_8+T" + std::to_string(short_t), tr0n::init::best_of<8, tr0n::init::translator_sample>{}, short_t);
+
+  // 6. Scores, table, JSON and images.
+  json out_rows = json::array();
+  std::printf("\n%-18s %-18s %5s %9s %9s %9s %9s %6s %10s\n", "method", "init", "T", "eval_acc", "FD", "diversity",
+              "energy", "grads", "s/sample");
+  for (auto& row : rows) {
+    auto& r = row.result;
+    auto x = r.x;
+    const double acc = (judge->forward(x).argmax(1) == requested).to(torch::kFloat64).mean().item<double>();
+    const double fd = fashion::frechet_distance(features_of(x), test_features);
+    const double div = fashion::within_class_diversity(x, requested, classes);
+    const double energy = r.energy.mean().item<double>();
+    const double sps = row.seconds / static_cast<double>(x.size(0));
+    std::printf("%-18s %-18s %5lld %9.4f %9.3f %9.3f %9.4f %6lld %10.2e\n", row.method.c_str(), row.init.c_str(),
+                static_cast<long long>(row.steps), acc, fd, div, energy, static_cast<long long>(r.grad_evals), sps);
+    out_rows.push_back({{"method", row.method},
+                        {"init", row.init},
+                        {"steps", row.steps},
+                        {"eval_accuracy", acc},
+                        {"frechet_distance", fd},
+                        {"diversity", div},
+                        {"mean_energy", energy},
+                        {"ok_fraction", r.ok.to(torch::kFloat64).mean().item<double>()},
+                        {"grad_evals", r.grad_evals},
+                        {"energy_evals", r.energy_evals},
+                        {"seconds_per_sample", sps}});
+    std::string file = row.method;
+    std::replace_if(file.begin(), file.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    std::vector<std::string> labels(fashion::class_names.begin(), fashion::class_names.end());
+    fashion::write_grid((cfg.out / ("samples_" + file + ".png")).string(), x, classes, n, 10, labels);
+    if (row.init == "translator_sample" && row.steps == short_t)
+      fashion::write_grid((cfg.out / "samples.png").string(), x, classes, n, 10, labels);
+  }
+  const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total_start).count();
+  json metrics{{"real", real},
+               {"rows", out_rows},
+               {"samples_per_class", n},
+               {"grid_rows", fashion::class_names},
+               {"quick", cfg.quick},
+               {"seconds", {{"models", train_seconds}, {"total", total_seconds}}}};
+  std::ofstream(cfg.out / "metrics.json") << metrics.dump(2) << "\n";
+  std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",
+              (cfg.out / "samples.png").c_str(), (cfg.out / "metrics.json").c_str(), total_seconds, train_seconds);
+  return 0;
+}

@@ -1,0 +1,85 @@
+// The Fashion-MNIST example's IDX reader: real files, and each failure named.
+#include "../../examples/fashion_mnist/idx.hpp"
+#include "../../examples/fashion_mnist/metrics.hpp"
+
+#include <catch2/catch.hpp>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+fs::path scratch() {
+  auto dir = fs::temp_directory_path() / "tr0n_idx_test";
+  fs::create_directories(dir);
+  return dir;
+}
+
+void write_gz(const fs::path& path, const std::vector<unsigned char>& bytes) {
+  gzFile f = gzopen(path.string().c_str(), "wb");
+  REQUIRE(f != nullptr);
+  REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+  gzclose(f);
+}
+}  // namespace
+
+TEST_CASE("IDX files are read with their declared shape", "[examples][idx]") {
+  auto path = scratch() / "small.gz";
+  // rank 3: 2 x 2 x 3 bytes 0..11
+  std::vector<unsigned char> bytes{0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3};
+  for (unsigned char i = 0; i < 12; ++i) bytes.push_back(i);
+  write_gz(path, bytes);
+  auto t = fashion::read_idx(path);
+  CHECK(t.sizes() == torch::IntArrayRef{2, 2, 3});
+  CHECK(t[1][1][2].item<int>() == 11);
+
+  // An uncompressed file reads the same.
+  auto plain = scratch() / "plain.idx";
+  std::ofstream(plain, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  CHECK(torch::equal(fashion::read_idx(plain), t));
+}
+
+TEST_CASE("IDX failures name the file and the problem", "[examples][idx]") {
+  CHECK_THROWS_WITH(fashion::read_idx(scratch() / "missing.gz"),
+                    Catch::Contains("missing.gz") && Catch::Contains("not found") &&
+                        Catch::Contains("dataset-fashion-mnist"));
+  auto bad = scratch() / "bad.gz";
+  write_gz(bad, {0, 0, 9, 1, 0, 0, 0, 1, 7});
+  CHECK_THROWS_WITH(fashion::read_idx(bad), Catch::Contains("bad.gz") && Catch::Contains("bad magic"));
+  auto truncated = scratch() / "truncated.gz";
+  write_gz(truncated, {0, 0, 8, 1, 0, 0, 0, 10, 1, 2, 3});
+  CHECK_THROWS_WITH(fashion::read_idx(truncated), Catch::Contains("truncated.gz") && Catch::Contains("truncated") &&
+                                                       Catch::Contains("expected 10 bytes"));
+  auto short_header = scratch() / "short.gz";
+  write_gz(short_header, {0, 0, 8});
+  CHECK_THROWS_WITH(fashion::read_idx(short_header), Catch::Contains("truncated"));
+}
+
+TEST_CASE("the real Fashion-MNIST files load, when installed", "[examples][idx]") {
+  const fs::path dir = "/usr/share/datasets/fashion-mnist";
+  if (!fs::exists(dir / "t10k-images-idx3-ubyte.gz")) {
+    WARN("dataset-fashion-mnist is not installed; skipped");
+    return;
+  }
+  auto test = fashion::load_split(dir, "t10k");
+  CHECK(test.images.sizes() == torch::IntArrayRef{10000, 1, 28, 28});
+  CHECK(test.labels.bincount().eq(1000).all().item<bool>());
+  CHECK(test.images.max().item<double>() == Approx(1.0));
+}
+
+TEST_CASE("Frechet distance and diversity have their closed forms", "[examples][metrics]") {
+  torch::manual_seed(0);
+  auto a = torch::randn({20000, 3}, torch::kFloat64);
+  auto b = 2.0 * torch::randn({20000, 3}, torch::kFloat64) + 1.0;
+  // N(0, I) vs N(1, 4 I): |mu|^2 + tr(I + 4I - 2 * 2I) = 3 + 3 = 6; sampling error
+  // of the covariances at n = 20000 is ~1%, so 0.25 is ~4 standard errors.
+  CHECK(fashion::frechet_distance(a, b) == Approx(6.0).margin(0.25));
+  CHECK(fashion::frechet_distance(a, a) == Approx(0.0).margin(1e-6));
+  auto images = torch::tensor({0.0, 3.0, 0.0, 4.0}).view({4, 1});
+  auto labels = torch::tensor({0, 0, 1, 1});
+  CHECK(fashion::within_class_diversity(images, labels, 2) == Approx(3.5));
+}
