@@ -1,7 +1,11 @@
 #pragma once
 /// \file
-/// Umbrella header: everything in tr0n.
+/// Umbrella header: everything in tr0n but the TorchScript adapters
+/// (`<tr0n/adapters/torchscript.hpp>`, which pull in the TorchScript runtime).
 #include <tr0n/adapters/function.hpp>
+#include <tr0n/adapters/preprocess.hpp>
+#include <tr0n/adapters/tensor_file.hpp>
+#include <tr0n/augment/diff_augment.hpp>
 #include <tr0n/callbacks/early_stopping.hpp>
 #include <tr0n/callbacks/progress_bar.hpp>
 #include <tr0n/callbacks/value_trace.hpp>
@@ -13,6 +17,7 @@
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/concepts/step_schedule.hpp>
 #include <tr0n/concepts/translator.hpp>
+#include <tr0n/energies/augmented_neg_cosine.hpp>
 #include <tr0n/energies/context.hpp>
 #include <tr0n/energies/cross_entropy.hpp>
 #include <tr0n/energies/latent_prior.hpp>
@@ -26,6 +31,7 @@
 #include <tr0n/priors/standard_normal.hpp>
 #include <tr0n/priors/truncated_normal.hpp>
 #include <tr0n/priors/uniform.hpp>
+#include <tr0n/sampling/interpolate.hpp>
 #include <tr0n/sampling/sampler.hpp>
 #include <tr0n/schedules/noise.hpp>
 #include <tr0n/schedules/step_schedules.hpp>

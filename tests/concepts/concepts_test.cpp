@@ -109,8 +109,8 @@ static_assert(!Callback<int>);
 
 // Empty policies and components add no size.
 static_assert(std::is_empty_v<init::prior> && std::is_empty_v<init::translator_sample> &&
-              std::is_empty_v<no_noise> && std::is_empty_v<squared_distance> &&
-              std::is_empty_v<init::best_of<3, init::prior>>);
+              std::is_empty_v<no_noise> && std::is_empty_v<squared_distance>);
+static_assert(sizeof(init::best_of<3, init::prior>) == sizeof(int64_t), "an empty base policy must cost nothing");
 using lean = sampler<linear_generator, linear_encoder, squared_distance, no_translator, init::prior,
                      constant_step, no_noise>;
 using with_noise_param = sampler<linear_generator, linear_encoder, squared_distance, no_translator,

@@ -4,33 +4,38 @@
 /// per chain, the one with the lowest energy (FuseDream-style multi-start).
 /// Costs `N` energy evaluations per chain, without gradients. The kept
 /// candidate continues as a plain latent, whatever `Base`'s state was.
+/// `N` is the default of the run-time member `candidates`, so
+/// `best_of<>{.candidates = n}` picks the count at run time.
 #include <tr0n/concepts/init_policy.hpp>
+#include <tr0n/detail/check.hpp>
 #include <tr0n/init/prior.hpp>
 #include <tr0n/init/translator_sample.hpp>
 
 #include <torch/types.h>
 
+#include <limits>
 #include <string_view>
 #include <vector>
 
 namespace tr0n::init {
 
-template <int64_t N, class Base = translator_sample>
+template <int64_t N = 8, class Base = translator_sample>
   requires(N >= 1)
 struct best_of {
   static constexpr std::string_view name = "best_of";
   static constexpr bool needs_translator = needs_translator_v<Base>;
-  static constexpr int64_t candidates = N;
 
+  int64_t candidates = N;
   [[no_unique_address]] Base base{};
 
   template <class S>
   latent_state start(S& s, const torch::Tensor& c) {
+    if (candidates < 1) detail::fail("best_of: candidates: expected >= 1, got ", candidates);
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> zs, es;
-    zs.reserve(N);
-    es.reserve(N);
-    for (int64_t i = 0; i < N; ++i) {
+    zs.reserve(static_cast<size_t>(candidates));
+    es.reserve(static_cast<size_t>(candidates));
+    for (int64_t i = 0; i < candidates; ++i) {
       auto z = base.latent(base.start(s, c)).detach();
       // Non-finite candidates never win.
       es.push_back(torch::nan_to_num(s.evaluate(z, c), std::numeric_limits<double>::infinity()));

@@ -22,11 +22,14 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 #include <torch/serialize/archive.h>
+#include <torch/serialize/input-archive.h>
 #include <torch/types.h>
 
 #include <array>
 #include <cmath>
+#include <filesystem>
 #include <numbers>
+#include <optional>
 #include <string>
 
 namespace tr0n {
@@ -178,6 +181,29 @@ class mixture_translator_impl : public torch::nn::Cloneable<mixture_translator_i
 };
 
 TORCH_MODULE_IMPL(mixture_translator, mixture_translator_impl);
+
+/// Loads a translator saved with `torch::save`, rebuilt with the options recorded
+/// in the file (for programs that do not know them, like the `tr0n` tool).
+inline mixture_translator load_mixture_translator(const std::string& path,
+                                                  std::optional<torch::Device> device = std::nullopt) {
+  if (!std::filesystem::exists(path)) detail::fail("load_mixture_translator: ", path, ": file not found");
+  torch::serialize::InputArchive archive;
+  c10::optional<torch::Device> where;
+  if (device) where = *device;
+  archive.load_from(path, where);
+  torch::Tensor saved;
+  if (!archive.try_read("tr0n_mixture_translator_options", saved, /*is_buffer=*/true) || saved.numel() != 5)
+    detail::fail("load_mixture_translator: ", path, ": holds no mixture_translator options (was it saved from one?)");
+  saved = saved.to(torch::kCPU, torch::kFloat64);
+  mixture_translator q(mixture_translator_options(static_cast<int64_t>(saved[0].item<double>()),
+                                                  static_cast<int64_t>(saved[1].item<double>()))
+                           .components(static_cast<int64_t>(saved[2].item<double>()))
+                           .hidden(static_cast<int64_t>(saved[3].item<double>()))
+                           .radius(saved[4].item<double>()));
+  q->load(archive);
+  if (device) q->to(*device);
+  return q;
+}
 
 static_assert(TrainableTranslator<mixture_translator> && TrainableTranslator<mixture_translator_impl>);
 

@@ -1,0 +1,109 @@
+#pragma once
+/// \file
+/// Composable stages between a generator and an encoder such as CLIP:
+///  - `rescaled_generator(g, lo, hi)`: maps a generator's output from
+///    `[lo, hi]` to `[0, 1]` (what the augmentations and CLIP expect);
+///  - `preprocessed_encoder(f, preprocess_options)`: resizes images to the
+///    encoder's input size and normalises each channel by a mean and std
+///    before calling `f` (CLIP's own preprocessing, made differentiable).
+///
+/// ```
+/// auto g01 = tr0n::rescaled_generator(biggan, -1.0, 1.0);
+/// auto clip = tr0n::preprocessed_encoder(clip_image_encoder, tr0n::preprocess_options::clip());
+/// ```
+#include <tr0n/concepts/encoder.hpp>
+#include <tr0n/concepts/generator.hpp>
+#include <tr0n/detail/check.hpp>
+#include <tr0n/detail/unwrap.hpp>
+
+#include <torch/nn/functional/upsampling.h>
+#include <torch/types.h>
+
+#include <utility>
+#include <vector>
+
+namespace tr0n {
+
+template <Generator G>
+class rescaled_generator {
+ public:
+  using tr0n_tag = generator_tag;
+
+  rescaled_generator(G generator, double lo, double hi) : generator_(std::move(generator)), lo_(lo), hi_(hi) {
+    if (!(lo < hi)) detail::fail("rescaled_generator: expected lo < hi, got lo = ", lo, ", hi = ", hi);
+  }
+
+  torch::Tensor forward(const torch::Tensor& z) {
+    return (detail::unwrap(generator_).forward(z) - lo_) / (hi_ - lo_);
+  }
+  const auto& prior() const { return detail::unwrap(generator_).prior(); }
+  G& base() noexcept { return generator_; }
+
+ private:
+  G generator_;
+  double lo_, hi_;
+};
+
+struct preprocess_options {
+  /// Output height and width; 0 keeps the input size.
+  TORCH_ARG(int64_t, size) = 0;
+  /// Per-channel mean and std; empty means no normalisation.
+  TORCH_ARG(std::vector<double>, mean) = {};
+  TORCH_ARG(std::vector<double>, std) = {};
+
+ public:
+  /// CLIP's: 224 x 224, its ImageNet-style channel statistics.
+  static preprocess_options clip() {
+    return preprocess_options()
+        .size(224)
+        .mean({0.48145466, 0.4578275, 0.40821073})
+        .std({0.26862954, 0.26130258, 0.27577711});
+  }
+};
+
+template <Encoder F>
+class preprocessed_encoder {
+ public:
+  using tr0n_tag = encoder_tag;
+
+  preprocessed_encoder(F encoder, preprocess_options options) : encoder_(std::move(encoder)), options_(std::move(options)) {
+    if (options_.mean().size() != options_.std().size())
+      detail::fail("preprocess_options: mean has ", options_.mean().size(), " channels but std has ",
+                   options_.std().size(), ": expected the same count");
+    for (double s : options_.std())
+      if (!(s > 0)) detail::fail("preprocess_options: std: expected values > 0, got ", s);
+    if (options_.size() < 0) detail::fail("preprocess_options: size: expected >= 0, got ", options_.size());
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) { return detail::unwrap(encoder_).forward(preprocess(x)); }
+  int64_t condition_dim() const { return detail::unwrap(encoder_).condition_dim(); }
+
+  /// The stage alone: `[B, C, H, W]` in [0, 1] to the encoder's input.
+  torch::Tensor preprocess(const torch::Tensor& x) const {
+    if (x.dim() != 4) detail::fail("preprocessed_encoder: images: expected [B, C, H, W], got shape ", detail::shape_of(x));
+    auto y = x;
+    if (options_.size() > 0 && (y.size(2) != options_.size() || y.size(3) != options_.size())) {
+      namespace Fn = torch::nn::functional;
+      y = Fn::interpolate(y, Fn::InterpolateFuncOptions()
+                                 .size(std::vector<int64_t>{options_.size(), options_.size()})
+                                 .mode(torch::kBicubic)
+                                 .align_corners(false));
+    }
+    if (!options_.mean().empty()) {
+      const auto c = static_cast<int64_t>(options_.mean().size());
+      if (y.size(1) != c)
+        detail::fail("preprocessed_encoder: images have ", y.size(1), " channels, expected ", c,
+                     " (the length of mean/std)");
+      auto mean = torch::tensor(options_.mean(), y.options().requires_grad(false)).view({1, c, 1, 1});
+      auto std = torch::tensor(options_.std(), y.options().requires_grad(false)).view({1, c, 1, 1});
+      y = (y - mean) / std;
+    }
+    return y;
+  }
+
+ private:
+  F encoder_;
+  preprocess_options options_;
+};
+
+}  // namespace tr0n

@@ -1,0 +1,67 @@
+#pragma once
+/// \file
+/// Tensor files shared with Python: what `torch.save` writes, `read_tensor_file`
+/// reads, and what `write_samples` writes, `torch.load` reads
+/// (`torch::pickle_load` / `torch::pickle_save`).
+///  - Conditions: a float tensor `[N, C]`, or an int64 tensor `[N]` of class labels.
+///  - Samples: a dict `{"z": [M, d], "x": G(z), "energy": [M], "ok": bool [M]}`.
+#include <tr0n/detail/check.hpp>
+#include <tr0n/sampling/sampler.hpp>
+
+#include <torch/serialize.h>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace tr0n {
+
+/// The tensor stored in a file written by `torch.save(t, path)` (or `write_tensor_file`).
+inline torch::Tensor read_tensor_file(const std::string& path) {
+  if (!std::filesystem::exists(path)) detail::fail(path, ": file not found");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    detail::fail(path, ": not a tensor file written by torch.save: ", what.substr(0, what.find('\n')));
+  }
+  if (!value.isTensor()) detail::fail(path, ": expected one tensor, got ", value.tagKind());
+  return value.toTensor();
+}
+
+inline void write_bytes(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) detail::fail(path, ": cannot be written");
+}
+
+inline void write_tensor_file(const std::string& path, const torch::Tensor& t) {
+  write_bytes(path, torch::pickle_save(t));
+}
+
+/// Conditions from a file: float `[N, C]` as they are, or int64 labels `[N]`.
+inline torch::Tensor read_conditions(const std::string& path) {
+  auto c = read_tensor_file(path);
+  if (c.is_floating_point() && c.dim() == 2) return c;
+  if (c.scalar_type() == torch::kLong && c.dim() == 1) return c;
+  detail::fail(path, ": conditions: expected a float tensor [N, C] or an int64 tensor [N] of class labels, got ",
+               c.scalar_type(), " of shape ", detail::shape_of(c));
+}
+
+/// Writes `{"z", "x", "energy", "ok"}` as a dict of CPU tensors.
+inline void write_samples(const std::string& path, const sample_result& r) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  dict.insert("z", r.z.cpu());
+  dict.insert("x", r.x.cpu());
+  dict.insert("energy", r.energy.cpu());
+  dict.insert("ok", r.ok.cpu());
+  write_bytes(path, torch::pickle_save(dict));
+}
+
+}  // namespace tr0n

@@ -1,0 +1,211 @@
+#pragma once
+/// \file
+/// Adapters that make a TorchScript file (exported from Python with
+/// `torch.jit.trace`/`torch.jit.script` and `.save`) a tr0n `Generator` or
+/// `Encoder`, or a text encoder for conditions.
+///
+/// At load each adapter moves the module to the chosen device and dtype,
+/// freezes its parameters, and probes it once with a dummy batch: it throws
+/// `tr0n::model_load_error`, naming the file and the problem, when the file is
+/// missing or is not TorchScript, when the output is not a tensor of the shape
+/// and dtype the role needs, or when the output is not differentiable with
+/// respect to the input.
+///
+/// Not part of `<tr0n.hpp>` (it pulls in the TorchScript runtime): include
+/// `<tr0n/adapters/torchscript.hpp>`.
+///
+/// ```
+/// tr0n::torchscript_generator g("stylegan.pt", tr0n::standard_normal(512), tr0n::torchscript_options().device(torch::kCUDA));
+/// tr0n::torchscript_encoder clip("clip_image.pt", g.example_output());
+/// ```
+#include <tr0n/concepts/encoder.hpp>
+#include <tr0n/concepts/generator.hpp>
+#include <tr0n/concepts/prior.hpp>
+#include <tr0n/detail/check.hpp>
+
+#include <torch/autograd.h>
+#include <torch/script.h>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace tr0n {
+
+struct model_load_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct torchscript_options {
+  TORCH_ARG(torch::Device, device) = torch::kCPU;
+  TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
+  /// Rows of the dummy batch used to probe the module at load.
+  TORCH_ARG(int64_t, probe_batch) = 2;
+
+ public:
+  torch::TensorOptions tensor_options() const { return torch::TensorOptions(dtype_).device(device_); }
+};
+
+namespace detail {
+
+template <class... Parts>
+[[noreturn]] void load_fail(const std::string& path, const Parts&... parts) {
+  std::ostringstream os;
+  os << "tr0n: " << path << ": ";
+  (os << ... << parts);
+  throw model_load_error(os.str());
+}
+
+/// The informative line of an exception from the TorchScript runtime: its last
+/// "...Error: ..." line (the interpreter puts a traceback first), else its first line.
+inline std::string brief(const std::exception& e) {
+  std::string what = e.what();
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) what = c10_error->what_without_backtrace();
+  std::string first, error_line, line;
+  std::istringstream lines(what);
+  while (std::getline(lines, line)) {
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) continue;
+    line = line.substr(start);
+    if (first.empty()) first = line;
+    if (line.find("Error: ") != std::string::npos) error_line = line;
+  }
+  return error_line.empty() ? first : error_line;
+}
+
+inline torch::jit::Module load_script(const std::string& path, const torchscript_options& options) {
+  if (!std::filesystem::exists(path)) load_fail(path, "file not found");
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, options.device());
+  } catch (const std::exception& e) {
+    load_fail(path, "not a TorchScript file (save one with torch.jit.save): ", brief(e));
+  }
+  module.eval();
+  module.to(options.device(), options.dtype());
+  for (auto p : module.parameters()) p.requires_grad_(false);
+  return module;
+}
+
+/// Runs `module` on `input`; checks a floating tensor output with `input`'s batch size,
+/// the declared dtype, and a gradient path to `input`.
+inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, const std::string& role,
+                           torch::Tensor input, const torchscript_options& options) {
+  torch::AutoGradMode grad_mode(true);
+  input = input.detach().requires_grad_(true);
+  c10::IValue out;
+  try {
+    out = module.forward({input});
+  } catch (const std::exception& e) {
+    load_fail(path, "the ", role, " failed on a probe batch of shape ", shape_of(input), ": ", brief(e));
+  }
+  if (!out.isTensor()) load_fail(path, "the ", role, " must return one tensor, got ", out.tagKind());
+  auto y = out.toTensor();
+  if (y.dim() < 1 || y.size(0) != input.size(0))
+    load_fail(path, "the ", role, " must keep the batch size ", input.size(0), ", got output shape ", shape_of(y));
+  if (y.scalar_type() != options.dtype())
+    load_fail(path, "the ", role, " returned dtype ", y.scalar_type(), ", expected ", c10::toString(options.dtype()));
+  if (!y.requires_grad()) load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
+  auto g = torch::autograd::grad({y.sum()}, {input}, {}, false, false, /*allow_unused=*/true)[0];
+  if (!g.defined()) load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
+  return y.detach();
+}
+
+}  // namespace detail
+
+/// A TorchScript generator `z [B, d] -> x [B, ...]` with a prior declared by the user.
+template <Prior P>
+class torchscript_generator {
+ public:
+  using tr0n_tag = generator_tag;
+
+  torchscript_generator(const std::string& path, P prior, torchscript_options options = {})
+      : path_(path), module_(detail::load_script(path, options)), prior_(std::move(prior)), options_(options) {
+    torch::NoGradGuard no_grad;
+    example_ = detail::probe(module_, path_, "generator", prior_.sample(options_.probe_batch(), options_.tensor_options()),
+                             options_);
+  }
+
+  torch::Tensor forward(const torch::Tensor& z) { return module_.forward({z}).toTensor(); }
+  const P& prior() const noexcept { return prior_; }
+  /// The probe's output: a batch shaped like the generator's data, for probing an encoder.
+  const torch::Tensor& example_output() const noexcept { return example_; }
+  torch::jit::Module& module() noexcept { return module_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+  torch::jit::Module module_;
+  P prior_;
+  torchscript_options options_;
+  torch::Tensor example_;
+};
+
+/// A TorchScript encoder `x [B, ...] -> [B, C]`; `C` is read off the probe.
+class torchscript_encoder {
+ public:
+  using tr0n_tag = encoder_tag;
+
+  /// `example_input`: a batch shaped like the data the encoder will see.
+  torchscript_encoder(const std::string& path, const torch::Tensor& example_input, torchscript_options options = {})
+      : path_(path), module_(detail::load_script(path, options)) {
+    auto y = detail::probe(module_, path_, "encoder", example_input.to(options.tensor_options()), options);
+    if (y.dim() != 2)
+      detail::load_fail(path_, "the encoder must return features [B, C], got shape ", detail::shape_of(y));
+    condition_dim_ = y.size(1);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) { return module_.forward({x}).toTensor(); }
+  int64_t condition_dim() const noexcept { return condition_dim_; }
+  torch::jit::Module& module() noexcept { return module_; }
+
+ private:
+  std::string path_;
+  torch::jit::Module module_;
+  int64_t condition_dim_ = 0;
+};
+
+/// A TorchScript text encoder `token ids [N, L] (int64) -> embeddings [N, C]`, for
+/// CLIP-style text conditions. Gradients are not needed here.
+class torchscript_text_encoder {
+ public:
+  torchscript_text_encoder(const std::string& path, int64_t context_length, torchscript_options options = {})
+      : path_(path), module_(detail::load_script(path, options)), options_(options), context_length_(context_length) {
+    detail::check_positive(context_length, "torchscript_text_encoder: context_length");
+    auto y = encode(torch::zeros({options.probe_batch(), context_length}, torch::kLong));
+    condition_dim_ = y.size(1);
+  }
+
+  torch::Tensor encode(const torch::Tensor& tokens) {
+    if (tokens.dim() != 2 || tokens.scalar_type() != torch::kLong)
+      detail::fail("torchscript_text_encoder: tokens: expected int64 [N, L], got ", tokens.scalar_type(), " ",
+                   detail::shape_of(tokens));
+    torch::NoGradGuard no_grad;
+    c10::IValue out;
+    try {
+      out = module_.forward({tokens.to(options_.device())});
+    } catch (const std::exception& e) {
+      detail::load_fail(path_, "the text encoder failed on tokens of shape ", detail::shape_of(tokens), ": ",
+                        detail::brief(e));
+    }
+    if (!out.isTensor() || out.toTensor().dim() != 2 || out.toTensor().size(0) != tokens.size(0))
+      detail::load_fail(path_, "the text encoder must return embeddings [N, C]");
+    return out.toTensor().to(options_.dtype());
+  }
+  int64_t condition_dim() const noexcept { return condition_dim_; }
+  int64_t context_length() const noexcept { return context_length_; }
+
+ private:
+  std::string path_;
+  torch::jit::Module module_;
+  torchscript_options options_;
+  int64_t context_length_;
+  int64_t condition_dim_ = 0;
+};
+
+static_assert(Encoder<torchscript_encoder>);
+
+}  // namespace tr0n

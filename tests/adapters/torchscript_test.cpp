@@ -1,0 +1,206 @@
+// TorchScript adapters, tensor files and the `tr0n` tool, on small TorchScript
+// modules defined here and saved to a scratch folder.
+#include <tr0n.hpp>
+#include <tr0n/adapters/torchscript.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+using namespace tr0n;
+
+namespace {
+constexpr int64_t latent = 6, feature_dim = 12;
+
+fs::path scratch() {
+  static const fs::path dir = [] {
+    auto d = fs::temp_directory_path() / "tr0n_torchscript_test";
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+/// Saves a one-parameter TorchScript module whose forward is `body`.
+std::string save_module(const std::string& name, const torch::Tensor& w, const std::string& body) {
+  torch::jit::Module m(name);
+  m.register_parameter("w", w, /*is_buffer=*/false);
+  m.define("def forward(self, x):\n    " + body + "\n");
+  auto path = (scratch() / (name + ".pt")).string();
+  m.save(path);
+  return path;
+}
+
+/// z [B, 6] -> images [B, 3, 4, 4] in (0, 1); images -> features [B, 12].
+struct toy_files {
+  std::string generator, encoder;
+  toy_files() {
+    torch::manual_seed(10);
+    generator = save_module("generator", torch::randn({latent, 48}),
+                            "return torch.sigmoid(torch.matmul(x, self.w)).view([-1, 3, 4, 4])");
+    encoder = save_module("encoder", torch::randn({48, feature_dim}) * 0.5, "return torch.matmul(x.flatten(1), self.w)");
+  }
+};
+const toy_files& files() {
+  static toy_files f;
+  return f;
+}
+
+int run_tool(const std::string& args) {
+  const std::string cmd = std::string(TR0N_CLI_PATH) + " " + args + " >" + (scratch() / "tool.out").string() +
+                          " 2>" + (scratch() / "tool.err").string();
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+std::string tool_stderr() {
+  std::ifstream in(scratch() / "tool.err");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST_CASE("TorchScript adapters give exactly what direct calls give", "[adapters][torchscript]") {
+  torchscript_generator g(files().generator, standard_normal(latent));
+  torchscript_encoder f(files().encoder, g.example_output());
+  STATIC_REQUIRE(Generator<torchscript_generator<standard_normal>>);
+  STATIC_REQUIRE(Encoder<torchscript_encoder>);
+  CHECK(f.condition_dim() == feature_dim);
+  CHECK(g.example_output().sizes() == torch::IntArrayRef{2, 3, 4, 4});
+
+  auto direct_g = torch::jit::load(files().generator);
+  auto direct_f = torch::jit::load(files().encoder);
+  auto z = torch::randn({5, latent});
+  auto x = g.forward(z);
+  CHECK(torch::equal(x, direct_g.forward({z}).toTensor()));
+  CHECK(torch::equal(f.forward(x), direct_f.forward({x}).toTensor()));
+  // Gradients reach the latents through both.
+  auto zr = z.clone().requires_grad_(true);
+  auto grad = torch::autograd::grad({f.forward(g.forward(zr)).sum()}, {zr})[0];
+  CHECK(grad.abs().sum().item<double>() > 0);
+}
+
+TEST_CASE("TorchScript load failures name the file and the problem", "[adapters][torchscript][errors]") {
+  const auto missing = (scratch() / "missing.pt").string();
+  CHECK_THROWS_WITH(torchscript_generator(missing, standard_normal(latent)),
+                    Catch::Contains("missing.pt") && Catch::Contains("not found"));
+  const auto junk = (scratch() / "junk.pt").string();
+  std::ofstream(junk) << "not a model";
+  CHECK_THROWS_WITH(torchscript_generator(junk, standard_normal(latent)),
+                    Catch::Contains("junk.pt") && Catch::Contains("not a TorchScript file"));
+  auto w = torch::randn({latent, 48});
+  CHECK_THROWS_WITH(torchscript_generator(save_module("drops_batch", w, "return torch.matmul(x, self.w)[0:1]"),
+                                          standard_normal(latent)),
+                    Catch::Contains("drops_batch.pt") && Catch::Contains("batch size"));
+  CHECK_THROWS_WITH(torchscript_generator(save_module("doubles", w, "return torch.matmul(x, self.w).double()"),
+                                          standard_normal(latent)),
+                    Catch::Contains("doubles.pt") && Catch::Contains("dtype"));
+  CHECK_THROWS_WITH(torchscript_generator(save_module("detached", w, "return torch.matmul(x.detach(), self.w)"),
+                                          standard_normal(latent)),
+                    Catch::Contains("detached.pt") && Catch::Contains("not differentiable"));
+  CHECK_THROWS_WITH(torchscript_generator(save_module("pair", w, "return (x, x)"), standard_normal(latent)),
+                    Catch::Contains("pair.pt") && Catch::Contains("one tensor"));
+  CHECK_THROWS_WITH(torchscript_generator(save_module("wrong_width", torch::randn({latent + 1, 4}),
+                                                      "return torch.matmul(x, self.w)"),
+                                          standard_normal(latent)),
+                    Catch::Contains("wrong_width.pt") && Catch::Contains("probe batch"));
+  torchscript_generator g(files().generator, standard_normal(latent));
+  CHECK_THROWS_WITH(torchscript_encoder(save_module("not_features", torch::randn({1}), "return x * self.w"),
+                                        g.example_output()),
+                    Catch::Contains("not_features.pt") && Catch::Contains("[B, C]"));
+}
+
+TEST_CASE("a translator and the augmented cosine energy drive TorchScript models to a CLIP-style target",
+          "[adapters][torchscript][energy]") {
+  torchscript_generator g(files().generator, standard_normal(latent));
+  torchscript_encoder f(files().encoder, g.example_output());
+  mixture_translator q(mixture_translator_options(feature_dim, latent).components(4));
+  train_translator(q, g, f,
+                   translator_training_options().steps(1500).batch_size(256).lr(1e-2).transform(condition_transform::l2).seed(1));
+
+  // Targets: embeddings of images of held-out latents.
+  torch::manual_seed(2);
+  torch::Tensor targets;
+  {
+    torch::NoGradGuard no_grad;
+    targets = apply(condition_transform::l2, f.forward(g.forward(torch::randn({8, latent}))));
+  }
+  const augmented_neg_cosine<> energy{.copies = 4, .augment = diff_augment(augment_options().brightness(0.1).saturation(0.1).contrast(0.1).translation(0.1).cutout(0.25).resize(0.1))};
+  auto opts = sampler_options().steps(100).seed(3).record_trace(true);
+  sampler from_translator(g, f, energy, q, opts, init::translator_sample{}, constant_step{0.2}, fixed_noise{0.005});
+  sampler from_prior(g, f, energy, q, opts, init::prior{}, constant_step{0.2}, fixed_noise{0.005});
+  auto rt = from_translator.sample(targets, 4);
+  auto rp = from_prior.sample(targets, 4);
+  REQUIRE(rt.ok.all().item<bool>());
+  const double start = rt.trace[0].mean().item<double>(), end = rt.energy.mean().item<double>();
+  const double prior_end = rp.energy.mean().item<double>();
+  INFO("translator start: " << start << " -> " << end << "; prior start ends at " << prior_end);
+  // Energies are negative cosines in [-1, 1]; the margins are in cosine units.
+  // The translator already starts near the target (cosine ~0.89), and random
+  // cutouts cap what any image can reach, so the refinement gain is small but
+  // must be real (0.015); the prior start must end clearly behind (0.05).
+  CHECK(end < start - 0.015);
+  CHECK(end < prior_end - 0.05);
+}
+
+TEST_CASE("tensor files round-trip conditions and samples", "[adapters][files]") {
+  const auto path = (scratch() / "conditions.pt").string();
+  auto c = torch::randn({3, 5});
+  write_tensor_file(path, c);
+  CHECK(torch::equal(read_conditions(path), c));
+  write_tensor_file(path, torch::tensor({1, 0, 2}, torch::kLong));
+  CHECK(read_conditions(path).scalar_type() == torch::kLong);
+  write_tensor_file(path, torch::zeros({2, 2, 2}));
+  CHECK_THROWS_WITH(read_conditions(path), Catch::Contains("conditions.pt") && Catch::Contains("[N, C]"));
+  CHECK_THROWS_WITH(read_conditions((scratch() / "nope.pt").string()), Catch::Contains("not found"));
+}
+
+TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", "[tool]") {
+  const auto dir = scratch();
+  const auto translator = (dir / "translator.pt").string(), samples = (dir / "samples.pt").string();
+  const auto conditions = (dir / "cli_conditions.pt").string();
+  const std::string models = " --generator " + files().generator + " --encoder " + files().encoder;
+  REQUIRE(run_tool("train" + models + " --latent-dim 6 --condition-transform l2 --mixtures 3 --steps 200 --seed 1 --out " +
+                   translator) == 0);
+  {
+    torchscript_generator g(files().generator, standard_normal(latent));
+    torchscript_encoder f(files().encoder, g.example_output());
+    torch::NoGradGuard no_grad;
+    write_tensor_file(conditions, f.forward(g.forward(torch::randn({2, latent}))));
+  }
+  for (const std::string init : {"prior", "translator_sample", "translator_mixture", "best_of:3"}) {
+    INFO(init);
+    REQUIRE(run_tool("sample" + models + " --translator " + translator + " --conditions " + conditions +
+                     " --energy neg_cosine --augment 2 --init " + init +
+                     " --steps 5 --step-size 0.01 --samples-per-condition 3 --seed 4 --out " + samples) == 0);
+    std::ifstream in(samples, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto dict = torch::pickle_load(bytes).toGenericDict();
+    CHECK(dict.at("z").toTensor().sizes() == torch::IntArrayRef{6, latent});
+    CHECK(dict.at("x").toTensor().sizes() == torch::IntArrayRef{6, 3, 4, 4});
+    CHECK(dict.at("energy").toTensor().sizes() == torch::IntArrayRef{6});
+    CHECK(dict.at("ok").toTensor().scalar_type() == torch::kBool);
+  }
+  const std::string sample_ok = "sample" + models + " --translator " + translator + " --energy neg_cosine --init prior --steps 2 --out " + samples;
+  CHECK(run_tool("--help") == 0);
+  CHECK(run_tool("sample --help") == 0);
+  CHECK(run_tool(sample_ok + " --conditions " + conditions + " --bogus-flag") == 2);
+  CHECK(run_tool(sample_ok + " --conditions " + (dir / "absent.pt").string()) == 2);
+  CHECK(tool_stderr().find("absent.pt: file not found") != std::string::npos);
+  write_tensor_file((dir / "narrow.pt").string(), torch::randn({2, feature_dim - 1}));
+  CHECK(run_tool(sample_ok + " --conditions " + (dir / "narrow.pt").string()) == 2);
+  CHECK(tool_stderr().find("width 12") != std::string::npos);
+  CHECK(run_tool(sample_ok + " --conditions " + conditions + " --init best_of:zero") == 2);
+  CHECK(run_tool("train --generator " + (dir / "absent.pt").string() + " --encoder " + files().encoder +
+                 " --latent-dim 6 --out " + translator) == 2);
+  CHECK(tool_stderr().find("absent.pt: file not found") != std::string::npos);
+  CHECK(run_tool("train" + models + " --latent-dim 7 --out " + translator) == 2);
+  // One clear line, no backtrace.
+  const auto last = tool_stderr();
+  CHECK(std::count(last.begin(), last.end(), '\n') == 1);
+}
