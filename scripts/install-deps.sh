@@ -9,4 +9,5 @@ apt-get install -y -qq --no-install-recommends \
   libboost-dev librange-v3-dev \
   catch2 libbenchmark-dev \
   zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev \
-  dataset-fashion-mnist
+  dataset-fashion-mnist \
+  python3-torch

@@ -116,6 +116,12 @@ TEST_CASE("translator start beats the prior start at equal gradient evaluations"
     CHECK(rh.trace.sizes() == torch::IntArrayRef{steps + 1, p.classes * n});
     CHECK(rh.trace[-1].mean().item<double>() < rh.trace[0].mean().item<double>());
     CHECK(rh.energy.mean().item<double>() < ep);
+    // Chains of one condition start from different component draws, so they differ.
+    CHECK((rh.z[0] - rh.z[1]).abs().max().item<double>() > 1e-3);
+    sampler means_only(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(21),
+                       init::translator_mixture{.lr = 0.05, .sample_components = false}, constant_step{0.05}, no_noise{});
+    auto rm = means_only.sample(p.conditions(), 2);
+    CHECK(torch::equal(rm.z[0], rm.z[1]));
 
     sampler best(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(21), init::best_of<8>{}, constant_step{0.05},
                  no_noise{});
