@@ -91,14 +91,16 @@ BENCHMARK(handwritten_loop)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 class ratio_reporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs) times_[r.benchmark_name()] = r.GetAdjustedRealTime();
+    // With --benchmark_repetitions, compare the means; otherwise the single runs.
+    for (const auto& r : runs)
+      if (r.run_type == Run::RT_Iteration || r.aggregate_name == "mean")
+        times_[r.run_name.function_name] = r.GetAdjustedRealTime();
     ConsoleReporter::ReportRuns(runs);
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    if (times_.count("tr0n_sampler/min_time:2.000") && times_.count("handwritten_loop/min_time:2.000"))
-      std::printf("ratio tr0n_sampler / handwritten_loop = %.3f\n",
-                  times_["tr0n_sampler/min_time:2.000"] / times_["handwritten_loop/min_time:2.000"]);
+    if (times_.count("tr0n_sampler") && times_.count("handwritten_loop"))
+      std::printf("ratio tr0n_sampler / handwritten_loop = %.3f\n", times_["tr0n_sampler"] / times_["handwritten_loop"]);
   }
 
  private:
