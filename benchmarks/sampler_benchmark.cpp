@@ -1,10 +1,9 @@
 // Overhead of tr0n's composed sampler against the same Langevin loop written
 // by hand in LibTorch, measured side by side in one run; the ratio is printed
 // at the end (1.00 means no overhead).
-#include <tr0n.hpp>
+#include "../tests/support/toy_models.hpp"
 
 #include <benchmark/benchmark.h>
-#include <torch/nn/modules/linear.h>
 
 #include <cstdio>
 #include <map>
@@ -14,40 +13,15 @@ namespace {
 
 constexpr int64_t latent = 32, classes = 10, chains = 256, steps = 20;
 
-struct net_generator_impl : torch::nn::Module {
-  using tr0n_tag = tr0n::generator_tag;
-  net_generator_impl()
-      : l1(register_module("l1", torch::nn::Linear(latent, 256))),
-        l2(register_module("l2", torch::nn::Linear(256, 784))),
-        p(latent) {}
-  torch::Tensor forward(const torch::Tensor& z) { return torch::sigmoid(l2(torch::relu(l1(z)))); }
-  const tr0n::standard_normal& prior() const { return p; }
-  torch::nn::Linear l1, l2;
-  tr0n::standard_normal p;
-};
-TORCH_MODULE_IMPL(net_generator, net_generator_impl);
-
-struct net_classifier_impl : torch::nn::Module {
-  using tr0n_tag = tr0n::encoder_tag;
-  net_classifier_impl()
-      : l1(register_module("l1", torch::nn::Linear(784, 256))),
-        l2(register_module("l2", torch::nn::Linear(256, classes))) {}
-  torch::Tensor forward(const torch::Tensor& x) { return l2(torch::relu(l1(x))); }
-  int64_t condition_dim() const { return classes; }
-  torch::nn::Linear l1, l2;
-};
-TORCH_MODULE_IMPL(net_classifier, net_classifier_impl);
-
+/// A frozen MLP generator onto 784 "pixels" and a linear classifier, from the tests' toy models.
 struct fixture {
-  net_generator g;
-  net_classifier f;
+  tr0n_test::mlp_generator g{nullptr};
+  tr0n_test::linear_classifier f{nullptr};
   torch::Tensor conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
   fixture() {
     torch::manual_seed(0);
-    g = net_generator();
-    f = net_classifier();
-    for (auto& p : g->parameters()) p.requires_grad_(false);
-    for (auto& p : f->parameters()) p.requires_grad_(false);
+    g = tr0n_test::mlp_generator(latent, 256, 784);
+    f = tr0n_test::linear_classifier(784, classes, 1.0);
   }
 };
 fixture& shared() {

@@ -161,12 +161,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(cfg.seed + 1);
   fashion::mlp_classifier aux;
   load_or_train(aux, model_path("aux_classifier"), "auxiliary classifier (MLP)", [&] {
-    aux->train();
-    fashion::fit(aux->parameters(), train.images.size(0), cfg.aux_epochs, 128, 1e-3, "aux classifier",
-                 [&](const torch::Tensor& idx) {
-                   return torch::cross_entropy_loss(aux->forward(train.images.index_select(0, idx)),
-                                                    train.labels.index_select(0, idx));
-                 });
+    fashion::fit_classifier(aux, train.images, train.labels, cfg.aux_epochs, "aux classifier");
   });
   aux->eval();
   for (auto& p : aux->parameters()) p.requires_grad_(false);
@@ -175,12 +170,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(cfg.seed + 1000);
   fashion::cnn_classifier judge;
   load_or_train(judge, model_path("eval_classifier"), "evaluation classifier (CNN)", [&] {
-    judge->train();
-    fashion::fit(judge->parameters(), train.images.size(0), cfg.eval_epochs, 128, 1e-3, "eval classifier",
-                 [&](const torch::Tensor& idx) {
-                   return torch::cross_entropy_loss(judge->forward(train.images.index_select(0, idx)),
-                                                    train.labels.index_select(0, idx));
-                 });
+    fashion::fit_classifier(judge, train.images, train.labels, cfg.eval_epochs, "eval classifier");
   });
   judge->eval();
 
@@ -203,11 +193,6 @@ int main(int argc, char** argv) {
                            tr0n::progress_bar("translator").every(std::max<int64_t>(1, cfg.translator_steps / 50)));
   });
   translator->eval();
-  if (std::getenv("TR0N_DEBUG")) {
-    torch::NoGradGuard ng;
-    auto mp = translator->mixture(tr0n::one_hot_conditions(torch::arange(10), 10));
-    std::cerr << "std " << mp.log_std.exp() << "\nweights " << torch::softmax(mp.logits, -1) << "\nmean norms " << mp.means.norm(2, -1) << "\n";
-  }
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total_start).count();
 
   // The real-data floor.

@@ -119,6 +119,16 @@ inline void fit(std::vector<torch::Tensor> params, int64_t n, int64_t epochs, in
   bar.on_end({"train", total, step});
 }
 
+/// Supervised training of a classifier on labelled images (cross-entropy, Adam).
+template <class Classifier>
+void fit_classifier(Classifier& model, const torch::Tensor& images, const torch::Tensor& labels, int64_t epochs,
+                    const std::string& label) {
+  model->train();
+  fit(model->parameters(), images.size(0), epochs, 128, 1e-3, label, [&](const torch::Tensor& idx) {
+    return torch::cross_entropy_loss(model->forward(images.index_select(0, idx)), labels.index_select(0, idx));
+  });
+}
+
 /// Accuracy of a classifier's logits on labelled images, in batches.
 template <class Classifier>
 double accuracy(Classifier& model, const torch::Tensor& images, const torch::Tensor& labels) {

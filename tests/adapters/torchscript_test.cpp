@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <stb/stb_image_write.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -148,6 +149,19 @@ TEST_CASE("a translator and the augmented cosine energy drive TorchScript models
   CHECK(end < prior_end - 0.05);
 }
 
+TEST_CASE("a TorchScript text encoder turns token ids into conditions", "[adapters][torchscript]") {
+  torch::manual_seed(4);
+  const auto path = save_module("text", torch::randn({50, feature_dim}), "return self.w[x].mean(1)");
+  torchscript_text_encoder text(path, /*context_length=*/7);
+  CHECK(text.condition_dim() == feature_dim);
+  auto tokens = torch::randint(0, 50, {3, 7}, torch::kLong);
+  auto c = text.encode(tokens);
+  CHECK(c.sizes() == torch::IntArrayRef{3, feature_dim});
+  CHECK(torch::allclose(c[1], torch::jit::load(path).attr("w").toTensor().index({tokens[1]}).mean(0)));
+  CHECK_THROWS_WITH(text.encode(tokens.to(torch::kFloat32)), Catch::Contains("int64"));
+  CHECK_THROWS_WITH(text.encode(torch::full({1, 7}, 99, torch::kLong)), Catch::Contains("text.pt"));
+}
+
 TEST_CASE("tensor files round-trip conditions and samples", "[adapters][files]") {
   const auto path = (scratch() / "conditions.pt").string();
   auto c = torch::randn({3, 5});
@@ -200,6 +214,24 @@ TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", 
                  " --latent-dim 6 --out " + translator) == 2);
   CHECK(tool_stderr().find("absent.pt: file not found") != std::string::npos);
   CHECK(run_tool("train" + models + " --latent-dim 7 --out " + translator) == 2);
+  // Image semantic conditioning: conditions from two reference images and the slerp path between them.
+  const auto a_png = (dir / "a.png").string(), b_png = (dir / "b.png").string();
+  std::vector<unsigned char> pixels(6 * 6 * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>((i * 37) % 256);
+  REQUIRE(stbi_write_png(a_png.c_str(), 6, 6, 3, pixels.data(), 6 * 3) != 0);
+  for (auto& p : pixels) p = static_cast<unsigned char>(255 - p);
+  REQUIRE(stbi_write_png(b_png.c_str(), 6, 6, 3, pixels.data(), 6 * 3) != 0);
+  REQUIRE(run_tool("sample" + models + " --translator " + translator + " --condition-image " + a_png +
+                   " --condition-image " + b_png + " --interpolate 4 --energy neg_cosine --init translator_sample" +
+                   " --steps 3 --samples-per-condition 2 --seed 1 --out " + samples) == 0);
+  {
+    std::ifstream in(samples, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(torch::pickle_load(bytes).toGenericDict().at("z").toTensor().size(0) == 8);
+  }
+  CHECK(run_tool(sample_ok + " --condition-image " + (dir / "absent.png").string()) == 2);
+  CHECK(tool_stderr().find("absent.png") != std::string::npos);
+
   // One clear line, no backtrace.
   const auto last = tool_stderr();
   CHECK(std::count(last.begin(), last.end(), '\n') == 1);
