@@ -293,8 +293,7 @@ int main(int argc, char** argv) {
                  r.energy.mean().item<double>());
     return 0;
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    std::fprintf(stderr, "%s\n", what.substr(0, what.find('\n')).c_str());
+    std::fprintf(stderr, "%s\n", tr0n::detail::brief(e).c_str());
     return 2;
   }
 }

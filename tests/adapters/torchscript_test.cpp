@@ -192,9 +192,7 @@ TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", 
     REQUIRE(run_tool("sample" + models + " --translator " + translator + " --conditions " + conditions +
                      " --energy neg_cosine --augment 2 --init " + init +
                      " --steps 5 --step-size 0.01 --samples-per-condition 3 --seed 4 --out " + samples) == 0);
-    std::ifstream in(samples, std::ios::binary);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto dict = torch::pickle_load(bytes).toGenericDict();
+    auto dict = torch::pickle_load(read_bytes(samples)).toGenericDict();
     CHECK(dict.at("z").toTensor().sizes() == torch::IntArrayRef{6, latent});
     CHECK(dict.at("x").toTensor().sizes() == torch::IntArrayRef{6, 3, 4, 4});
     CHECK(dict.at("energy").toTensor().sizes() == torch::IntArrayRef{6});
@@ -224,11 +222,7 @@ TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", 
   REQUIRE(run_tool("sample" + models + " --translator " + translator + " --condition-image " + a_png +
                    " --condition-image " + b_png + " --interpolate 4 --energy neg_cosine --init translator_sample" +
                    " --steps 3 --samples-per-condition 2 --seed 1 --out " + samples) == 0);
-  {
-    std::ifstream in(samples, std::ios::binary);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(torch::pickle_load(bytes).toGenericDict().at("z").toTensor().size(0) == 8);
-  }
+  CHECK(torch::pickle_load(read_bytes(samples)).toGenericDict().at("z").toTensor().size(0) == 8);
   CHECK(run_tool(sample_ok + " --condition-image " + (dir / "absent.png").string()) == 2);
   CHECK(tool_stderr().find("absent.png") != std::string::npos);
 

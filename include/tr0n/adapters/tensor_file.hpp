@@ -19,17 +19,21 @@
 
 namespace tr0n {
 
-/// The tensor stored in a file written by `torch.save(t, path)` (or `write_tensor_file`).
-inline torch::Tensor read_tensor_file(const std::string& path) {
+/// The bytes of a file.
+inline std::vector<char> read_bytes(const std::string& path) {
   if (!std::filesystem::exists(path)) detail::fail(path, ": file not found");
   std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// The tensor stored in a file written by `torch.save(t, path)` (or `write_tensor_file`).
+inline torch::Tensor read_tensor_file(const std::string& path) {
+  const auto bytes = read_bytes(path);
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    detail::fail(path, ": not a tensor file written by torch.save: ", what.substr(0, what.find('\n')));
+  } catch (const std::exception& e) {
+    detail::fail(path, ": not a tensor file written by torch.save: ", detail::brief(e));
   }
   if (!value.isTensor()) detail::fail(path, ": expected one tensor, got ", value.tagKind());
   return value.toTensor();

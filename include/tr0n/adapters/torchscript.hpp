@@ -59,23 +59,6 @@ template <class... Parts>
   throw model_load_error(os.str());
 }
 
-/// The informative line of an exception from the TorchScript runtime: its last
-/// "...Error: ..." line (the interpreter puts a traceback first), else its first line.
-inline std::string brief(const std::exception& e) {
-  std::string what = e.what();
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) what = c10_error->what_without_backtrace();
-  std::string first, error_line, line;
-  std::istringstream lines(what);
-  while (std::getline(lines, line)) {
-    const auto start = line.find_first_not_of(" \t");
-    if (start == std::string::npos) continue;
-    line = line.substr(start);
-    if (first.empty()) first = line;
-    if (line.find("Error: ") != std::string::npos) error_line = line;
-  }
-  return error_line.empty() ? first : error_line;
-}
-
 inline torch::jit::Module load_script(const std::string& path, const torchscript_options& options) {
   if (!std::filesystem::exists(path)) load_fail(path, "file not found");
   torch::jit::Module module;

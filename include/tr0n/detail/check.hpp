@@ -3,6 +3,7 @@
 // names the argument, what was received and what was expected.
 #include <torch/types.h>
 
+#include <exception>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,23 @@ template <class... Parts>
   os << "tr0n: ";
   (os << ... << parts);
   throw std::invalid_argument(os.str());
+}
+
+/// The informative line of an exception from the TorchScript runtime: its last
+/// "...Error: ..." line (the interpreter puts a traceback first), else its first line.
+inline std::string brief(const std::exception& e) {
+  std::string what = e.what();
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) what = c10_error->what_without_backtrace();
+  std::string first, error_line, line;
+  std::istringstream lines(what);
+  while (std::getline(lines, line)) {
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) continue;
+    line = line.substr(start);
+    if (first.empty()) first = line;
+    if (line.find("Error: ") != std::string::npos) error_line = line;
+  }
+  return error_line.empty() ? first : error_line;
 }
 
 inline std::string shape_of(const torch::Tensor& t) {

@@ -12,6 +12,7 @@
 /// ```
 #include <tr0n/augment/diff_augment.hpp>
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/detail/math.hpp>
 
 #include <torch/types.h>
 
@@ -29,9 +30,8 @@ struct augmented_neg_cosine {
     if (copies <= 0) detail::fail("augmented_neg_cosine: copies: expected > 0, got ", copies);
     const auto b = ctx.x().size(0);
     auto views = augment(ctx.x().repeat_interleave(copies, 0));
-    auto f = ctx.encode(views);
-    f = f / f.norm(2, -1, true).clamp_min(1e-12);
-    auto c = ctx.condition() / ctx.condition().norm(2, -1, true).clamp_min(1e-12);
+    auto f = detail::l2_normalize(ctx.encode(views));
+    auto c = detail::l2_normalize(ctx.condition());
     auto sims = (f.view({b, copies, -1}) * c.unsqueeze(1)).sum(-1);  // [B, copies]
     return -sims.mean(1);
   }

@@ -2,6 +2,7 @@
 /// \file
 /// `neg_cosine`: CLIP-style conditioning. E = -<f(G(z))/|f(G(z))|, c/|c|>, in [-1, 1].
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/detail/math.hpp>
 
 #include <torch/types.h>
 
@@ -12,10 +13,7 @@ struct neg_cosine {
 
   template <class Ctx>
   torch::Tensor operator()(const Ctx& ctx) const {
-    // eps keeps the gradient finite for an all-zero feature vector.
-    auto f = ctx.features() / ctx.features().norm(2, -1, true).clamp_min(1e-12);
-    auto c = ctx.condition() / ctx.condition().norm(2, -1, true).clamp_min(1e-12);
-    return -(f * c).sum(-1);
+    return -(detail::l2_normalize(ctx.features()) * detail::l2_normalize(ctx.condition())).sum(-1);
   }
 };
 

@@ -5,6 +5,7 @@
 /// of their norms. Sampling along the path gives images that morph from one
 /// condition to the other.
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/math.hpp>
 
 #include <torch/types.h>
 
@@ -26,8 +27,7 @@ inline torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, doubl
   auto wa = torch::where(small, torch::full_like(so, 1 - t), ((1 - t) * omega).sin() / so);
   auto wb = torch::where(small, torch::full_like(so, t), (t * omega).sin() / so);
   auto dir = wa * ua + wb * ub;
-  dir = dir / dir.norm(2, -1, true).clamp_min(1e-12);
-  return dir * ((1 - t) * na + t * nb);
+  return detail::l2_normalize(dir) * ((1 - t) * na + t * nb);
 }
 
 /// `k >= 2` evenly spaced points from `a` to `b` (`[C]` each), endpoints included: `[k, C]`.

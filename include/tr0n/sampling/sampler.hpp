@@ -26,6 +26,7 @@
 #include <tr0n/concepts/step_schedule.hpp>
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/fit.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/energies/context.hpp>
 #include <tr0n/init/prior.hpp>
@@ -286,16 +287,7 @@ class sampler {
 
   void check_components() const {
     options_.validate();
-    if constexpr (Translator<T>) {
-      const auto& t = detail::unwrap(translator_);
-      if (t.latent_dim() != prior().dim())
-        detail::fail("sampler: translator: latent_dim ", t.latent_dim(),
-                     " does not match the generator's prior dim ", prior().dim());
-      if (t.condition_dim() != detail::unwrap(encoder_).condition_dim())
-        detail::fail("sampler: translator: condition_dim ", t.condition_dim(),
-                     " does not match the encoder's condition_dim ",
-                     detail::unwrap(encoder_).condition_dim());
-    }
+    if constexpr (Translator<T>) detail::check_translator_fits(translator_, prior(), encoder_, "sampler");
   }
 
   void check_call(const torch::Tensor& conditions, int64_t n) {

@@ -5,6 +5,7 @@
 /// so one-hot class conditions live in the same space), `l2` (unit-norm
 /// embeddings, as CLIP compares them).
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/math.hpp>
 
 #include <torch/types.h>
 
@@ -17,7 +18,7 @@ enum class condition_transform { none, softmax, l2 };
 inline torch::Tensor apply(condition_transform t, const torch::Tensor& features) {
   switch (t) {
     case condition_transform::softmax: return torch::softmax(features, -1);
-    case condition_transform::l2: return features / features.norm(2, -1, true).clamp_min(1e-12);
+    case condition_transform::l2: return detail::l2_normalize(features);
     case condition_transform::none: break;
   }
   return features;

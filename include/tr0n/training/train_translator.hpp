@@ -14,6 +14,7 @@
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/fit.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/training/condition_transform.hpp>
 
@@ -116,12 +117,7 @@ training_report train_translator(T& translator, G& generator, F& encoder,
   options.validate();
   auto& q = detail::unwrap(translator);
   const auto& prior = detail::unwrap(generator).prior();
-  if (prior.dim() != q.latent_dim())
-    detail::fail("train_translator: translator: latent_dim ", q.latent_dim(),
-                 " does not match the generator's prior dim ", prior.dim());
-  if (detail::unwrap(encoder).condition_dim() != q.condition_dim())
-    detail::fail("train_translator: translator: condition_dim ", q.condition_dim(),
-                 " does not match the encoder's condition_dim ", detail::unwrap(encoder).condition_dim());
+  detail::check_translator_fits(translator, prior, encoder, "train_translator");
   auto params = q.parameters();
   if (params.empty()) detail::fail("train_translator: translator: has no parameters to train");
   const auto tensor_options = params.front().options().requires_grad(false);
