@@ -198,10 +198,7 @@ int main(int argc, char** argv) {
   // The real-data floor.
   torch::NoGradGuard no_grad_outer;
   auto features_of = [&](const torch::Tensor& images) {
-    std::vector<torch::Tensor> parts;
-    for (int64_t s = 0; s < images.size(0); s += 1000)
-      parts.push_back(judge->features(images.narrow(0, s, std::min<int64_t>(1000, images.size(0) - s))));
-    return torch::cat(parts);
+    return fashion::in_batches(images, [&](const torch::Tensor& x) { return judge->features(x); });
   };
   auto test_features = features_of(test.images);
   const auto half = test.images.size(0) / 2;
@@ -222,7 +219,6 @@ int main(int argc, char** argv) {
   const auto energy = cfg.beta * tr0n::cross_entropy{} + 1.0 * tr0n::latent_prior{};
   std::vector<method_row> rows;
   auto run = [&](std::string method, auto init, int64_t steps) {
-    torch::AutoGradMode grad_on(true);
     tr0n::sampler s(generator, aux, energy, translator,
                     tr0n::sampler_options().steps(steps).momentum(cfg.momentum).grad_clip(cfg.grad_clip).seed(cfg.seed + 7), init,
                     schedule, noise);
@@ -248,12 +244,13 @@ int main(int argc, char** argv) {
 
   // 6. Scores, table, JSON and images.
   json out_rows = json::array();
+  const std::vector<std::string> labels(fashion::class_names.begin(), fashion::class_names.end());
   std::printf("\n%-18s %-18s %5s %9s %9s %9s %9s %6s %10s\n", "method", "init", "T", "eval_acc", "FD", "diversity",
               "energy", "grads", "s/sample");
   for (auto& row : rows) {
     auto& r = row.result;
     auto x = r.x;
-    const double acc = (judge->forward(x).argmax(1) == requested).to(torch::kFloat64).mean().item<double>();
+    const double acc = fashion::accuracy(judge, x, requested);
     const double fd = fashion::frechet_distance(features_of(x), test_features);
     const double div = fashion::within_class_diversity(x, requested, classes);
     const double energy = r.energy.mean().item<double>();
@@ -273,7 +270,6 @@ int main(int argc, char** argv) {
                         {"seconds_per_sample", sps}});
     std::string file = row.method;
     std::replace_if(file.begin(), file.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-    std::vector<std::string> labels(fashion::class_names.begin(), fashion::class_names.end());
     fashion::write_grid((cfg.out / ("samples_" + file + ".png")).string(), x, classes, n, 10, labels);
     if (row.init == "translator_sample" && row.steps == short_t)
       fashion::write_grid((cfg.out / "samples.png").string(), x, classes, n, 10, labels);

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace fashion {
 
@@ -129,17 +130,22 @@ void fit_classifier(Classifier& model, const torch::Tensor& images, const torch:
   });
 }
 
-/// Accuracy of a classifier's logits on labelled images, in batches.
+/// `fn` applied to `images` in batches of 1000 without gradients, results concatenated.
+template <class Fn>
+torch::Tensor in_batches(const torch::Tensor& images, Fn&& fn) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  for (int64_t s = 0; s < images.size(0); s += 1000)
+    parts.push_back(fn(images.narrow(0, s, std::min<int64_t>(1000, images.size(0) - s))));
+  return torch::cat(parts);
+}
+
+/// Accuracy of a classifier's logits on labelled images.
 template <class Classifier>
 double accuracy(Classifier& model, const torch::Tensor& images, const torch::Tensor& labels) {
-  torch::NoGradGuard no_grad;
   model->eval();
-  int64_t correct = 0;
-  for (int64_t s = 0; s < images.size(0); s += 1000) {
-    const auto len = std::min<int64_t>(1000, images.size(0) - s);
-    correct += (model->forward(images.narrow(0, s, len)).argmax(1) == labels.narrow(0, s, len)).sum().template item<int64_t>();
-  }
-  return static_cast<double>(correct) / static_cast<double>(images.size(0));
+  auto predicted = in_batches(images, [&](const torch::Tensor& x) { return model->forward(x).argmax(1); });
+  return (predicted == labels).to(torch::kFloat64).mean().template item<double>();
 }
 
 }  // namespace fashion

@@ -107,7 +107,6 @@ class torchscript_generator {
 
   torchscript_generator(const std::string& path, P prior, torchscript_options options = {})
       : path_(path), module_(detail::load_script(path, options)), prior_(std::move(prior)), options_(options) {
-    torch::NoGradGuard no_grad;
     example_ = detail::probe(module_, path_, "generator", prior_.sample(options_.probe_batch(), options_.tensor_options()),
                              options_);
   }

@@ -37,6 +37,11 @@ inline torch::Tensor warp(const torch::Tensor& x, const torch::Tensor& theta) {
   return F::grid_sample(x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
 }
 
+/// Scales `x`'s deviation from `mean` by a per-image factor uniform in [1 - s, 1 + s].
+inline torch::Tensor scale_about(const torch::Tensor& x, const torch::Tensor& mean, double s) {
+  return ((x - mean) * per_image_uniform(x, 1 - s, 1 + s) + mean).clamp(0, 1);
+}
+
 inline torch::Tensor identity_theta(const torch::Tensor& x) {
   return torch::eye(3, x.options().requires_grad(false)).narrow(0, 0, 2).unsqueeze(0).repeat({x.size(0), 1, 1});
 }
@@ -50,16 +55,12 @@ inline torch::Tensor brightness(const torch::Tensor& x, double s) {
 
 /// Scales each pixel's deviation from its channel mean by a factor uniform in [1 - s, 1 + s].
 inline torch::Tensor saturation(const torch::Tensor& x, double s) {
-  if (s == 0) return x;
-  auto mean = x.mean(1, true);
-  return ((x - mean) * detail::per_image_uniform(x, 1 - s, 1 + s) + mean).clamp(0, 1);
+  return s == 0 ? x : detail::scale_about(x, x.mean(1, true), s);
 }
 
 /// Scales each image's deviation from its mean by a factor uniform in [1 - s, 1 + s].
 inline torch::Tensor contrast(const torch::Tensor& x, double s) {
-  if (s == 0) return x;
-  auto mean = x.mean({1, 2, 3}, true);
-  return ((x - mean) * detail::per_image_uniform(x, 1 - s, 1 + s) + mean).clamp(0, 1);
+  return s == 0 ? x : detail::scale_about(x, x.mean({1, 2, 3}, true), s);
 }
 
 /// Shifts each image by up to a fraction `s` of its size in x and y (zero padding).
