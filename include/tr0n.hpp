@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// Umbrella header: everything in tr0n but the TorchScript adapters
-/// (`<tr0n/adapters/torchscript.hpp>`, which pull in the TorchScript runtime).
+/// (`<tr0n/adapters/torchscript.hpp>`, which pull in the TorchScript runtime)
+/// and the thread policy for programs (`<tr0n/runtime/threads.hpp>`).
 #include <tr0n/adapters/function.hpp>
 #include <tr0n/adapters/preprocess.hpp>
 #include <tr0n/adapters/tensor_file.hpp>
@@ -9,6 +10,9 @@
 #include <tr0n/callbacks/early_stopping.hpp>
 #include <tr0n/callbacks/progress_bar.hpp>
 #include <tr0n/callbacks/value_trace.hpp>
+#include <tr0n/conditions/interpolate.hpp>
+#include <tr0n/conditions/one_hot.hpp>
+#include <tr0n/conditions/transform.hpp>
 #include <tr0n/concepts/callback.hpp>
 #include <tr0n/concepts/encoder.hpp>
 #include <tr0n/concepts/energy.hpp>
@@ -27,14 +31,14 @@
 #include <tr0n/init/best_of.hpp>
 #include <tr0n/init/prior.hpp>
 #include <tr0n/init/translator_mixture.hpp>
+#include <tr0n/init/translator_mode.hpp>
 #include <tr0n/init/translator_sample.hpp>
 #include <tr0n/priors/standard_normal.hpp>
 #include <tr0n/priors/truncated_normal.hpp>
 #include <tr0n/priors/uniform.hpp>
-#include <tr0n/sampling/interpolate.hpp>
+#include <tr0n/random.hpp>
 #include <tr0n/sampling/sampler.hpp>
 #include <tr0n/schedules/noise.hpp>
 #include <tr0n/schedules/step_schedules.hpp>
-#include <tr0n/training/condition_transform.hpp>
 #include <tr0n/training/train_translator.hpp>
 #include <tr0n/translators/mixture_translator.hpp>

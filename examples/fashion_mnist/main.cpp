@@ -3,18 +3,26 @@
 // dynamics from the prior with starting from the translator.
 //
 //   fashion_mnist [--models-dir models] [--out out] [--samples-per-class 100]
-//                 [--steps 0,10,50,200] [--seed 0] [--methods prior,translator,tr0n,hybrid,best_of] [--quick]
+//                 [--steps 0,10,50,200] [--seed 0] [--methods prior,translator,tr0n,hybrid,best_of]
+//                 [--threads N] [--quick]
+//   fashion_mnist --score samples.pt --score-labels 0,1,...,9 [--models-dir models] [--quick]
 //
 // First run trains and caches the VAE, the auxiliary classifier, the
-// evaluation classifier and the translator in --models-dir; later runs reuse them.
-// Writes --out/samples.png (TR0N, one row per class), samples_<method>.png,
-// and --out/metrics.json.
+// evaluation classifier and the translator in --models-dir, and writes
+// TorchScript copies of the first three there (generator.ts.pt,
+// aux_classifier.ts.pt, eval_classifier.ts.pt) for the `tr0n` tool and Python;
+// later runs reuse them. Writes --out/samples.png (TR0N, one row per class),
+// samples_<method>.png, and --out/metrics.json. --score rates a samples file
+// written by `tr0n sample` with the evaluation classifier and prints JSON.
+#include "export.hpp"
 #include "idx.hpp"
 #include "image_grid.hpp"
 #include "metrics.hpp"
 #include "models.hpp"
 
-#include <ATen/Parallel.h>
+#include <tr0n/adapters/tensor_file.hpp>
+#include <tr0n/runtime/threads.hpp>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
@@ -26,7 +34,6 @@
 #include <fstream>
 #include <iostream>
 #include <set>
-#include <thread>
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -42,6 +49,9 @@ struct config {
   uint64_t seed = 0;
   std::vector<std::string> methods{"prior", "translator", "tr0n", "hybrid", "best_of"};
   bool quick = false;
+  int threads = 0;
+  std::string score;
+  std::vector<int64_t> score_labels;
   // Sizes; --quick shrinks them.
   int64_t train_images = 60000, vae_epochs = 12, aux_epochs = 6, eval_epochs = 3, translator_steps = 4000;
   int64_t latent_dim = 16;
@@ -50,7 +60,32 @@ struct config {
   // Exact Langevin dynamics on E = beta * CE(f(G(z)), y) - log p(z) targets
   // p(z) p_f(y | z)^beta: the generator's own class-conditional, sharpened.
   double beta = 20.0, step_size = 0.005, momentum = 0.0, grad_clip = 200.0;
+  // The official code's dynamics, for the hybrid row (scripts/run_script_eval_*.sh).
+  int64_t official_steps = 100;
+  double official_momentum = 0.99, official_noise = 0.01, official_clip = 1.0;
 };
+
+/// `--score`: the evaluation classifier's accuracy and the diversity of a
+/// samples file from `tr0n sample`, whose conditions were `labels` (each
+/// repeated for its samples, condition-major), as one JSON line.
+template <class Classifier>
+int score_samples(Classifier& judge, const std::string& path, const std::vector<int64_t>& labels) {
+  const auto value = torch::pickle_load(tr0n::read_bytes(path));
+  if (!value.isGenericDict()) throw std::runtime_error(path + ": expected the dict that `tr0n sample` writes");
+  const auto dict = value.toGenericDict();
+  const auto x = dict.at("x").toTensor().to(torch::kFloat32), ok = dict.at("ok").toTensor();
+  const auto per = x.size(0) / static_cast<int64_t>(labels.size());
+  if (labels.empty() || per * static_cast<int64_t>(labels.size()) != x.size(0))
+    throw std::runtime_error(path + ": " + std::to_string(x.size(0)) + " samples do not split over " +
+                             std::to_string(labels.size()) + " labels");
+  const auto requested = torch::tensor(labels, torch::kLong).repeat_interleave(per);
+  const json result{{"samples", x.size(0)},
+                    {"accuracy", fashion::accuracy(judge, x, requested)},
+                    {"diversity", fashion::within_class_diversity(x, requested, 10)},
+                    {"ok_fraction", ok.to(torch::kFloat64).mean().item<double>()}};
+  std::printf("%s\n", result.dump().c_str());
+  return 0;
+}
 
 /// Loads `module` from `path` if it exists, else trains it with `train` and saves it.
 template <class Module, class Train>
@@ -112,9 +147,31 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--quick", cfg.quick, "Reduced sizes, for tests (models cached under quick_* names)");
+  app.add_option("--threads", cfg.threads, "CPU threads (0: every core), without oversubscribing LibTorch and OpenBLAS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  auto* score = app.add_option("--score", cfg.score, "Rate a samples file from `tr0n sample`, print JSON, and exit");
+  app.add_option("--score-labels", cfg.score_labels, "The class labels the scored samples were drawn for")
+      ->delimiter(',')
+      ->needs(score);
   CLI11_PARSE(app, argc, argv);
 
-  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  const auto threads = tr0n::configure_threads(cfg.threads);
+  std::fprintf(stderr, "fashion_mnist: %s\n", threads.describe().c_str());
+  const std::string prefix = cfg.quick ? "quick_" : "";
+  auto model_path = [&](const std::string& name) { return cfg.models_dir / (prefix + name + ".pt"); };
+  if (!cfg.score.empty()) {
+    fashion::cnn_classifier judge;
+    try {
+      if (!fs::exists(model_path("eval_classifier")))
+        throw std::runtime_error(model_path("eval_classifier").string() + ": not found (run the job first)");
+      torch::load(judge, model_path("eval_classifier").string());
+      return score_samples(judge, cfg.score, cfg.score_labels);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "fashion_mnist: %s\n", tr0n::detail::brief(e).c_str());
+      return 2;
+    }
+  }
   if (cfg.quick) {
     cfg.train_images = 12000;
     cfg.vae_epochs = 6;
@@ -141,8 +198,6 @@ int main(int argc, char** argv) {
   }
   fs::create_directories(cfg.models_dir);
   fs::create_directories(cfg.out);
-  const std::string prefix = cfg.quick ? "quick_" : "";
-  auto model_path = [&](const std::string& name) { return cfg.models_dir / (prefix + name + ".pt"); };
   const auto total_start = std::chrono::steady_clock::now();
 
   // 1. The unconditional generator: a VAE trained on images only (labels unused).
@@ -174,23 +229,32 @@ int main(int argc, char** argv) {
   });
   judge->eval();
 
+  // TorchScript copies for the tool and Python (written once, checked against the originals).
+  auto script_path = [&](const std::string& name) { return cfg.models_dir / (prefix + name + ".ts.pt"); };
+  if (!fs::exists(script_path("generator"))) fashion::export_generator(vae, script_path("generator"));
+  if (!fs::exists(script_path("aux_classifier"))) fashion::export_mlp_classifier(aux, script_path("aux_classifier"));
+  if (!fs::exists(script_path("eval_classifier"))) fashion::export_cnn_classifier(judge, script_path("eval_classifier"));
+
   // 4. The translator, trained zero-shot on (z, softmax(f(G(z)))) pairs: no images.
   torch::manual_seed(cfg.seed + 2);
-  tr0n::mixture_translator translator(
-      tr0n::mixture_translator_options(classes, cfg.latent_dim).components(cfg.components).hidden(256));
-  const auto translator_name = "translator_k" + std::to_string(cfg.components) + "_noise" +
+  tr0n::mixture_translator translator(tr0n::mixture_translator_options(classes, cfg.latent_dim)
+                                          .components(cfg.components)
+                                          .hidden(256)
+                                          .transform(tr0n::condition_transform::softmax));
+  const auto translator_name = "translator_softmax_k" + std::to_string(cfg.components) + "_noise" +
                                std::to_string(static_cast<int>(std::lround(cfg.condition_noise * 1000)));
   load_or_train(translator, model_path(translator_name), "translator (zero-shot)", [&] {
-    tr0n::train_translator(translator, generator, aux,
-                           tr0n::translator_training_options()
-                               .steps(cfg.translator_steps)
-                               .batch_size(512)
-                               .lr(1e-2)
-                               .dataset_size(cfg.translator_steps * 64)
-                               .condition_noise(cfg.condition_noise)
-                               .transform(tr0n::condition_transform::softmax)
-                               .seed(cfg.seed + 3),
-                           tr0n::progress_bar("translator").every(std::max<int64_t>(1, cfg.translator_steps / 50)));
+    auto report = tr0n::train_translator(
+        translator, generator, aux,
+        tr0n::translator_training_options()
+            .steps(cfg.translator_steps)
+            .batch_size(512)
+            .dataset_size(cfg.translator_steps * 64)
+            .condition_noise(cfg.condition_noise)
+            .seed(cfg.seed + 3),
+        tr0n::progress_bar("translator").every(std::max<int64_t>(1, cfg.translator_steps / 50)));
+    std::fprintf(stderr, "translator: NLL %.3f, std %.3f to %.3f\n", report.nll(), report.std_min, report.std_max);
+    for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   });
   translator->eval();
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total_start).count();
@@ -218,14 +282,18 @@ int main(int argc, char** argv) {
   const tr0n::langevin_noise noise{};
   const auto energy = cfg.beta * tr0n::cross_entropy{} + 1.0 * tr0n::latent_prior{};
   std::vector<method_row> rows;
-  auto run = [&](std::string method, auto init, int64_t steps) {
-    tr0n::sampler s(generator, aux, energy, translator,
-                    tr0n::sampler_options().steps(steps).momentum(cfg.momentum).grad_clip(cfg.grad_clip).seed(cfg.seed + 7), init,
-                    schedule, noise);
+  auto run_with = [&](std::string method, auto init, int64_t steps, tr0n::sampler_options options,
+                      auto noise_policy) {
+    tr0n::sampler s(generator, aux, energy, translator, options.steps(steps), init, schedule, noise_policy);
     const auto start = std::chrono::steady_clock::now();
     auto r = s.sample(conditions, n, tr0n::progress_bar(method).every(std::max<int64_t>(1, steps / 20)).show_value(false));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     rows.push_back({std::move(method), std::string(decltype(init)::name), steps, std::move(r), secs});
+  };
+  const auto job_options =
+      tr0n::sampler_options().momentum(cfg.momentum).grad_clip(cfg.grad_clip).seed(cfg.seed + 7);
+  auto run = [&](std::string method, auto init, int64_t steps) {
+    run_with(std::move(method), init, steps, job_options, noise);
   };
   const int64_t short_t = [&] {
     for (auto t : cfg.steps)
@@ -237,8 +305,10 @@ int main(int argc, char** argv) {
   if (methods.count("translator")) run("translator only", tr0n::init::translator_sample{}, 0);
   for (auto t : cfg.steps)
     if (methods.count("tr0n") && t > 0) run("tr0n+T" + std::to_string(t), tr0n::init::translator_sample{}, t);
-  if (methods.count("hybrid"))
-    run("hybrid+T" + std::to_string(short_t), tr0n::init::translator_mixture{.lr = 0.05}, short_t);
+  if (methods.count("hybrid"))  // the official code's start and dynamics
+    run_with("hybrid+T" + std::to_string(cfg.official_steps), tr0n::init::translator_mixture{}, cfg.official_steps,
+             tr0n::sampler_options().momentum(cfg.official_momentum).grad_clip(cfg.official_clip).seed(cfg.seed + 7),
+             tr0n::fixed_noise{cfg.official_noise});
   if (methods.count("best_of"))
     run("best_of_8+T" + std::to_string(short_t), tr0n::init::best_of<8, tr0n::init::translator_sample>{}, short_t);
 

@@ -120,18 +120,22 @@ TEST_CASE("a translator and the augmented cosine energy drive TorchScript models
           "[adapters][torchscript][energy]") {
   torchscript_generator g(files().generator, standard_normal(latent));
   torchscript_encoder f(files().encoder, g.example_output());
-  mixture_translator q(mixture_translator_options(feature_dim, latent).components(4));
-  train_translator(q, g, f,
-                   translator_training_options().steps(1500).batch_size(256).lr(1e-2).transform(condition_transform::l2).seed(1));
+  mixture_translator q(mixture_translator_options(feature_dim, latent).components(4).transform(condition_transform::l2));
+  train_translator(q, g, f, translator_training_options().steps(1500).batch_size(256).lr(1e-2).seed(1));
 
   // Targets: embeddings of images of held-out latents.
   torch::manual_seed(2);
   torch::Tensor targets;
   {
     torch::NoGradGuard no_grad;
-    targets = apply(condition_transform::l2, f.forward(g.forward(torch::randn({8, latent}))));
+    targets = features_to_conditions(condition_transform::l2, f.forward(g.forward(torch::randn({8, latent}))));
   }
-  const augmented_neg_cosine<> energy{.copies = 4, .augment = diff_augment(augment_options().brightness(0.1).saturation(0.1).contrast(0.1).translation(0.1).cutout(0.25).resize(0.1))};
+  // Mild augmentations, per image and clamped (legacy): on 4x4 images the official
+  // per-call resize rounds to whole pixels, a quarter of the image.
+  const augmented_neg_cosine<> energy{
+      .copies = 4,
+      .augment = diff_augment(
+          augment_options::legacy().brightness(0.1).saturation(0.1).contrast(0.1).translation(0.1).cutout(0.25).resize(0.1))};
   auto opts = sampler_options().steps(100).seed(3).record_trace(true);
   sampler from_translator(g, f, energy, q, opts, init::translator_sample{}, constant_step{0.2}, fixed_noise{0.005});
   sampler from_prior(g, f, energy, q, opts, init::prior{}, constant_step{0.2}, fixed_noise{0.005});
@@ -181,6 +185,8 @@ TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", 
   const std::string models = " --generator " + files().generator + " --encoder " + files().encoder;
   REQUIRE(run_tool("train" + models + " --latent-dim 6 --condition-transform l2 --mixtures 3 --steps 200 --seed 1 --out " +
                    translator) == 0);
+  CHECK(tool_stderr().find("NLL") != std::string::npos);
+  CHECK(tool_stderr().find("std") != std::string::npos);
   {
     torchscript_generator g(files().generator, standard_normal(latent));
     torchscript_encoder f(files().encoder, g.example_output());
@@ -209,9 +215,9 @@ TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", 
   CHECK(tool_stderr().find("width 12") != std::string::npos);
   CHECK(run_tool(sample_ok + " --conditions " + conditions + " --init best_of:zero") == 2);
   CHECK(run_tool("train --generator " + (dir / "absent.pt").string() + " --encoder " + files().encoder +
-                 " --latent-dim 6 --out " + translator) == 2);
+                 " --latent-dim 6 --condition-transform l2 --out " + translator) == 2);
   CHECK(tool_stderr().find("absent.pt: file not found") != std::string::npos);
-  CHECK(run_tool("train" + models + " --latent-dim 7 --out " + translator) == 2);
+  CHECK(run_tool("train" + models + " --latent-dim 7 --condition-transform l2 --out " + translator) == 2);
   // Image semantic conditioning: conditions from two reference images and the slerp path between them.
   const auto a_png = (dir / "a.png").string(), b_png = (dir / "b.png").string();
   std::vector<unsigned char> pixels(6 * 6 * 3);
@@ -229,4 +235,56 @@ TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", 
   // One clear line, no backtrace.
   const auto last = tool_stderr();
   CHECK(std::count(last.begin(), last.end(), '\n') == 1);
+}
+
+TEST_CASE("the tr0n tool: the translator's condition stage on every path, and defaults that need no extra flags",
+          "[tool][conditions][defaults]") {
+  const auto dir = scratch();
+  const std::string models = " --generator " + files().generator + " --encoder " + files().encoder;
+  const auto softmax_q = (dir / "softmax_q.pt").string(), l2_q = (dir / "l2_q.pt").string();
+  const auto out = (dir / "stage_samples.pt").string();
+  CHECK(run_tool("train" + models + " --latent-dim 6 --out " + softmax_q) == 2);  // the transform is required
+  CHECK(tool_stderr().find("--condition-transform") != std::string::npos);
+  REQUIRE(run_tool("train" + models + " --latent-dim 6 --condition-transform softmax --steps 100 --seed 1 --out " +
+                   softmax_q) == 0);
+  REQUIRE(run_tool("train" + models + " --latent-dim 6 --condition-transform l2 --steps 100 --seed 1 --out " + l2_q) ==
+          0);
+  auto conditions_of = [&] { return torch::pickle_load(read_bytes(out)).toGenericDict().at("conditions").toTensor(); };
+
+  // An image through a softmax translator: class probabilities, not raw logits.
+  const auto png = (dir / "stage.png").string();
+  std::vector<unsigned char> pixels(5 * 5 * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>((i * 53) % 256);
+  REQUIRE(stbi_write_png(png.c_str(), 5, 5, 3, pixels.data(), 5 * 3) != 0);
+  REQUIRE(run_tool("sample" + models + " --translator " + softmax_q + " --condition-image " + png +
+                   " --energy cross_entropy --steps 0 --out " + out) == 0);
+  auto c = conditions_of();
+  CHECK(torch::allclose(c.sum(1), torch::ones({1})));
+  CHECK((c >= 0).all().item<bool>());
+  // Through an l2 translator: a unit vector.
+  REQUIRE(run_tool("sample" + models + " --translator " + l2_q + " --condition-image " + png +
+                   " --energy neg_cosine --steps 0 --out " + out) == 0);
+  CHECK(conditions_of().norm().item<double>() == Approx(1.0));
+
+  // Labels, with defaults for the start, the steps, the step and the noise.
+  REQUIRE(run_tool("sample" + models + " --translator " + softmax_q + " --labels 0,3 --samples-per-condition 2" +
+                   " --energy cross_entropy --seed 2 --out " + out) == 0);
+  CHECK(torch::equal(conditions_of(), one_hot_conditions(torch::tensor({0, 3}), feature_dim)));
+  CHECK(tool_stderr().find("init translator_sample, 10 steps") != std::string::npos);
+  CHECK((tool_stderr().find("OpenBLAS") != std::string::npos || tool_stderr().find("intra-op") != std::string::npos));
+  CHECK(run_tool("sample" + models + " --translator " + l2_q + " --labels 0,3 --energy cross_entropy --out " + out) == 2);
+  CHECK(tool_stderr().find("unit embeddings") != std::string::npos);
+  CHECK(run_tool("sample" + models + " --translator " + l2_q + " --labels 1 --condition-transform softmax" +
+                 " --energy cross_entropy --out " + out) == 2);
+  CHECK(tool_stderr().find("trained with l2") != std::string::npos);
+
+  // The prior start needs no translator, only the latent width.
+  REQUIRE(run_tool("sample" + models + " --latent-dim 6 --init prior --labels 2" +
+                   " --energy cross_entropy --steps 3 --threads 1 --out " + out) == 0);
+  CHECK(tool_stderr().find("threads: 1") != std::string::npos);
+  CHECK(run_tool("sample" + models + " --init prior --labels 2 --energy cross_entropy --out " + out) == 2);
+  CHECK(tool_stderr().find("--latent-dim") != std::string::npos);
+  CHECK(run_tool("sample" + models + " --latent-dim 6 --labels 2 --init translator_mode --energy cross_entropy --out " +
+                 out) == 2);
+  CHECK(tool_stderr().find("needs --translator") != std::string::npos);
 }

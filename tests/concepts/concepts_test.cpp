@@ -69,7 +69,21 @@ static_assert(!EnergyFor<decltype(1.0 * squared_distance{} + 1.0 * latent_prior{
 
 // Translators.
 static_assert(Translator<mixture_translator> && TrainableTranslator<mixture_translator>);
+static_assert(MixtureTranslator<mixture_translator> && MixtureTranslator<mixture_translator_impl>);
 static_assert(!Translator<linear_generator> && !Translator<linear_encoder>);
+
+// A conditional density without mixture components (a flow, say) is a
+// Translator, good for the plain translator start, but not a MixtureTranslator.
+struct flow_translator {
+  using tr0n_tag = translator_tag;
+  torch::Tensor log_prob(const torch::Tensor& z, const torch::Tensor&) { return -0.5 * z.pow(2).sum(-1); }
+  torch::Tensor sample(const torch::Tensor& c, int64_t n) { return random::randn({c.size(0) * n, 2}); }
+  int64_t latent_dim() const { return 2; }
+  int64_t condition_dim() const { return 2; }
+};
+static_assert(Translator<flow_translator> && !MixtureTranslator<flow_translator> && !TrainableTranslator<flow_translator>);
+using flow_sampler = sampler<linear_generator, linear_encoder, squared_distance, flow_translator>;
+static_assert(InitPolicy<init::translator_sample, flow_sampler> && std::is_same_v<flow_sampler::init_policy_type, init::translator_sample>);
 
 // Policies.
 static_assert(StepSchedule<constant_step> && StepSchedule<cosine_decay> && !StepSchedule<langevin_noise>);

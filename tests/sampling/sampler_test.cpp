@@ -5,9 +5,13 @@
 #include <catch2/catch.hpp>
 #include <torch/linalg.h>
 
+#include <tr0n/runtime/threads.hpp>
+
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <thread>
 
 using namespace tr0n;
 using namespace tr0n_test;
@@ -70,16 +74,14 @@ struct classifier_problem {
   static constexpr int64_t d = 8, classes = 5;
   mlp_generator g{d, 32, 16};
   linear_classifier f{16, classes, 3.0};
-  mixture_translator q{mixture_translator_options(classes, d).components(4)};
+  mixture_translator q{mixture_translator_options(classes, d).components(4).transform(condition_transform::softmax)};
 
   classifier_problem() {
     torch::manual_seed(3);
     g = mlp_generator(d, 32, 16);
     f = linear_classifier(16, classes, 3.0);
-    q = mixture_translator(mixture_translator_options(classes, d).components(4));
-    train_translator(q, g, f,
-                     translator_training_options().steps(1500).batch_size(256).lr(3e-3).seed(5).transform(
-                         condition_transform::softmax));
+    q = mixture_translator(mixture_translator_options(classes, d).components(4).transform(condition_transform::softmax));
+    train_translator(q, g, f, translator_training_options().steps(1500).batch_size(256).lr(3e-3).seed(5));
   }
 
   torch::Tensor conditions() const { return one_hot_conditions(torch::arange(classes), classes); }
@@ -109,7 +111,8 @@ TEST_CASE("translator start beats the prior start at equal gradient evaluations"
   CHECK(et < 0.5 * ep);
 
   SECTION("every initialisation policy runs and improves on its start") {
-    sampler hybrid(p.g, p.f, cross_entropy{}, p.q, opts.record_trace(true), init::translator_mixture{.lr = 0.05},
+    sampler hybrid(p.g, p.f, cross_entropy{}, p.q, opts.record_trace(true),
+                   init::translator_mixture{.lr = 0.05, .sample_components = true},
                    constant_step{0.05}, no_noise{});
     auto rh = hybrid.sample(p.conditions(), n);
     REQUIRE(rh.ok.all().item<bool>());
@@ -145,8 +148,8 @@ TEST_CASE("sampling is reproducible with a seed and honours schedules and moment
   CHECK(r1.z.size(0) == 15);
   CHECK(r1.x.size(0) == 15);
 
-  CHECK(linear_decay{.eta0 = 1.0, .eta_min = 0.0}.step_size(5, 11) == Approx(0.5));
-  CHECK(cosine_decay{.eta0 = 1.0, .eta_min = 0.0}.step_size(10, 11) == Approx(0.0).margin(1e-12));
+  CHECK(linear_decay{.eta0 = 1.0, .eta_min = 0.0}.step_size(5, 10) == Approx(0.5));
+  CHECK(cosine_decay{.eta0 = 1.0, .eta_min = 0.0}.step_size(5, 10) == Approx(0.5));
   CHECK(exponential_decay{.eta0 = 1.0, .gamma = 0.5}.step_size(3, 10) == Approx(0.125));
   CHECK(langevin_noise{.beta = 2.0}.sigma(0.25) == Approx(0.5));
 }
@@ -239,7 +242,7 @@ TEST_CASE("bad input throws at the call, naming the argument", "[sampler][errors
   CHECK_THROWS_WITH(zero_step.sample(good, 1), Catch::Contains("step size") && Catch::Contains("eta = 0"));
   sampler negative_step(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(3), init::prior{},
                         linear_decay{.eta0 = 0.1, .eta_min = -0.1});
-  CHECK_THROWS_WITH(negative_step.sample(good, 1), Catch::Contains("step size") && Catch::Contains("-0.1"));
+  CHECK_THROWS_WITH(negative_step.sample(good, 1), Catch::Contains("step size") && Catch::Contains("step 2 of 3"));
   mixture_translator wrong_latent(mixture_translator_options(p.classes, p.d + 1));
   CHECK_THROWS_WITH((sampler(p.g, p.f, cross_entropy{}, wrong_latent)),
                     Catch::Contains("latent_dim 9") && Catch::Contains("prior dim 8"));
@@ -253,4 +256,149 @@ TEST_CASE("bad input throws at the call, naming the argument", "[sampler][errors
                     Catch::Contains("latent_dim 9"));
   CHECK_THROWS_WITH(train_translator(p.q, p.g, p.f, translator_training_options().steps(0)),
                     Catch::Contains("steps") && Catch::Contains("got 0"));
+}
+
+TEST_CASE("every step schedule's defaults run through sample", "[sampler][schedules][defaults]") {
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder f{2};
+  auto run = [&](auto schedule, int64_t steps) {
+    sampler s(g, f, squared_distance{}, sampler_options().steps(steps).seed(1), init::prior{}, schedule, no_noise{});
+    return s.sample(torch::zeros({1, 2}), 2).steps_run;
+  };
+  for (int64_t steps : {1, 2, 7}) {
+    INFO("T = " << steps);
+    CHECK(run(constant_step{}, steps) == steps);
+    CHECK(run(linear_decay{}, steps) == steps);
+    CHECK(run(cosine_decay{}, steps) == steps);
+    CHECK(run(exponential_decay{}, steps) == steps);
+  }
+  // The decays reach eta_min one step after the last update.
+  CHECK(linear_decay{.eta0 = 1.0}.step_size(3, 4) == Approx(0.25));
+  CHECK(cosine_decay{.eta0 = 1.0}.step_size(4, 4) == Approx(0.0).margin(1e-12));
+  CHECK(cosine_decay{.eta0 = 1.0}.step_size(3, 4) > 0.0);
+}
+
+TEST_CASE("starts are clamped into a box prior's support before the first evaluation", "[sampler][box]") {
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, uniform(2, -1.0, 1.0));
+  identity_encoder f{2};
+  // An untrained translator of std 5: most draws fall outside [-1, 1]^2.
+  torch::manual_seed(3);
+  mixture_translator q(mixture_translator_options(2, 2).init_std(5.0));
+  const auto energy = 1.0 * squared_distance{} + 1.0 * latent_prior{};
+  for (int64_t steps : {0, 5}) {
+    INFO("T = " << steps);
+    sampler s(g, f, energy, q, sampler_options().steps(steps).seed(2), init::translator_sample{}, constant_step{0.1},
+              no_noise{});
+    auto r = s.sample(torch::zeros({1, 2}), 64);
+    CHECK(r.z.abs().max().item<double>() <= 1.0);
+    CHECK(r.ok.all().item<bool>());
+    CHECK(torch::isfinite(r.energy).all().item<bool>());
+  }
+}
+
+namespace {
+/// |z|^2, but -inf right of z_0 = 1: a broken region that must never win.
+struct minus_inf_beyond_one {
+  using tr0n_tag = energy_tag;
+  template <class Ctx>
+  torch::Tensor operator()(const Ctx& ctx) const {
+    auto e = ctx.z().pow(2).sum(-1);
+    return torch::where(ctx.z().select(1, 0) > 1, torch::full_like(e, -INFINITY), e);
+  }
+};
+
+/// |f(G(z)) - c|^2, turning NaN at call `fail_at` (and after) for chains whose
+/// condition has c_0 > 0.5; keeps the latents it saw then.
+struct fails_mid_run {
+  using tr0n_tag = energy_tag;
+  int fail_at = 3;
+  std::shared_ptr<int> calls = std::make_shared<int>(0);
+  std::shared_ptr<torch::Tensor> z_at_failure = std::make_shared<torch::Tensor>();
+  template <class Ctx>
+  torch::Tensor operator()(const Ctx& ctx) const {
+    auto e = (ctx.features() - ctx.condition()).pow(2).sum(-1);
+    if ((*calls)++ < fail_at) return e;
+    if (!z_at_failure->defined()) *z_at_failure = ctx.z().detach().clone();
+    return torch::where(ctx.condition().select(1, 0) > 0.5, torch::full_like(e, NAN), e);
+  }
+};
+}  // namespace
+
+TEST_CASE("best_of: non-finite candidates never win, -inf included", "[sampler][init][errors]") {
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder f{2};
+  // 16% of prior draws are broken; all 8 candidates of a chain are, with probability 4e-7.
+  sampler s(g, f, minus_inf_beyond_one{}, sampler_options().seed(5), init::best_of<8, init::prior>{});
+  auto r = s.sample(torch::zeros({1, 2}), 200);
+  CHECK(r.ok.all().item<bool>());
+  CHECK((r.z.select(1, 0) <= 1).all().item<bool>());
+}
+
+TEST_CASE("a failed chain of the mixture start stays exactly where it failed", "[sampler][init][errors]") {
+  torch::manual_seed(6);
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder f{2};
+  mixture_translator q(mixture_translator_options(2, 2).components(3));
+  fails_mid_run energy;
+  sampler s(g, f, energy, q, sampler_options().steps(10).momentum(0.9).seed(4), init::translator_mixture{},
+            constant_step{0.05}, fixed_noise{0.01});
+  auto c = torch::tensor({{0.0f, 0.0f}, {1.0f, 1.0f}});
+  auto r = s.sample(c, 3);
+  const auto failed = c.select(1, 0).repeat_interleave(3) > 0.5;
+  CHECK(torch::equal(r.ok, ~failed));
+  REQUIRE(energy.z_at_failure->defined());
+  // Latents and logits are frozen: the chain's latent is the one it failed at, bit for bit.
+  CHECK(torch::equal(r.z.index({failed}), energy.z_at_failure->index({failed})));
+  CHECK_FALSE(torch::equal(r.z.index({~failed}), energy.z_at_failure->index({~failed})));
+}
+
+TEST_CASE("the parity starts: translator_mode and the official mixture hybrid", "[sampler][init]") {
+  auto& p = problem();
+  auto c = p.conditions();
+  sampler mode(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(1), init::translator_mode{});
+  auto r = mode.sample(c, 3);
+  torch::NoGradGuard no_grad;
+  CHECK(torch::allclose(r.z, p.q->mode(c).repeat_interleave(3, 0), 1e-5, 1e-6));
+
+  const init::translator_mixture official{};
+  CHECK(official.lr == 5e-3);
+  CHECK(official.clip_grad == 1.0);
+  CHECK_FALSE(official.sample_components);
+  sampler hybrid(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(1), official);
+  auto h = hybrid.sample(c, 2);
+  CHECK(torch::equal(h.z[0], h.z[1]));  // one start per condition: no claim of diversity
+  static_assert(needs_mixture_v<init::translator_mode> && needs_mixture_v<init::translator_mixture> &&
+                !needs_mixture_v<init::translator_sample> && needs_mixture_v<init::best_of<2, init::translator_mode>>);
+}
+
+TEST_CASE("two samplers in two threads give what they give one after the other", "[sampler][random][threads]") {
+  auto& p = problem();
+  auto run = [&](uint64_t seed) {
+    sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(20).seed(seed), init::translator_sample{},
+              constant_step{0.05}, fixed_noise{0.05});
+    return s.sample(p.conditions(), 16).z;
+  };
+  auto first = run(1), second = run(2);
+  torch::Tensor a, b;
+  std::thread t1([&] { a = run(1); });
+  std::thread t2([&] { b = run(2); });
+  t1.join();
+  t2.join();
+  CHECK(torch::equal(a, first));
+  CHECK(torch::equal(b, second));
+  CHECK_FALSE(torch::equal(first, second));
+}
+
+TEST_CASE("the thread policy never gives both pools every core", "[runtime][threads]") {
+  const auto before = at::get_num_threads();
+  const auto config = configure_threads(2);
+  CHECK(config.threads == 2);
+  if (config.blas_threads > 0) {
+    CHECK(config.blas_threads == 2);
+    CHECK(config.torch_threads == 1);
+    CHECK_THAT(config.describe(), Catch::Contains("OpenBLAS 2") && Catch::Contains("intra-op 1"));
+  } else {
+    CHECK(config.torch_threads == 2);
+  }
+  at::set_num_threads(before);
 }

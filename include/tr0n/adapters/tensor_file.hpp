@@ -4,7 +4,9 @@
 /// reads, and what `write_samples` writes, `torch.load` reads
 /// (`torch::pickle_load` / `torch::pickle_save`).
 ///  - Conditions: a float tensor `[N, C]`, or an int64 tensor `[N]` of class labels.
-///  - Samples: a dict `{"z": [M, d], "x": G(z), "energy": [M], "ok": bool [M]}`.
+///  - Samples: a dict `{"z": [M, d], "x": G(z), "energy": [M], "ok": bool [M]}`,
+///    plus `"conditions": [N, C]` (the conditions as the sampler received them,
+///    after any image or label conversion) when given.
 #include <tr0n/detail/check.hpp>
 #include <tr0n/sampling/sampler.hpp>
 
@@ -58,9 +60,10 @@ inline torch::Tensor read_conditions(const std::string& path) {
                c.scalar_type(), " of shape ", detail::shape_of(c));
 }
 
-/// Writes `{"z", "x", "energy", "ok"}` as a dict of CPU tensors.
-inline void write_samples(const std::string& path, const sample_result& r) {
+/// Writes `{"z", "x", "energy", "ok"}` (and `"conditions"`, when defined) as a dict of CPU tensors.
+inline void write_samples(const std::string& path, const sample_result& r, const torch::Tensor& conditions = {}) {
   c10::Dict<std::string, torch::Tensor> dict;
+  if (conditions.defined()) dict.insert("conditions", conditions.detach().cpu());
   dict.insert("z", r.z.cpu());
   dict.insert("x", r.x.cpu());
   dict.insert("energy", r.energy.cpu());

@@ -2,7 +2,7 @@
 /// \file
 /// # Concept `Encoder`: the auxiliary model `f` from data to condition features.
 ///
-/// **Minimal definition.** A type that opts in (`using tr0n_tag =
+/// **Definition.** A type that opts in (`using tr0n_tag =
 /// tr0n::encoder_tag;` or `tr0n::enable_encoder<T> = true`) with
 ///  - `f.forward(x)`: data `[B, ...]` to features `[B, C]`;
 ///  - `f.condition_dim()`: `C`.

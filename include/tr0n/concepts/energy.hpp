@@ -2,7 +2,7 @@
 /// \file
 /// # Concept `Energy`: `E(z, c)`, low when `G(z)` satisfies condition `c`.
 ///
-/// **Minimal definition.** A type that opts in (`using tr0n_tag =
+/// **Definition.** A type that opts in (`using tr0n_tag =
 /// tr0n::energy_tag;` or `tr0n::enable_energy<T> = true`) and is callable on
 /// an `energy_context` (see `tr0n/energies/context.hpp`):
 /// `e(ctx) -> torch::Tensor` of shape `[B]`, one energy per sample.

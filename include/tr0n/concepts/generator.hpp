@@ -2,7 +2,7 @@
 /// \file
 /// # Concept `Generator`: the pre-trained unconditional model `G`.
 ///
-/// **Minimal definition.** A type that opts in (`using tr0n_tag =
+/// **Definition.** A type that opts in (`using tr0n_tag =
 /// tr0n::generator_tag;` or `tr0n::enable_generator<T> = true`) with
 ///  - `g.forward(z)`: latents `[B, d]` to data `[B, ...]`;
 ///  - `g.prior()`: its latent distribution, a model of `Prior` with `dim() == d`.

@@ -2,15 +2,16 @@
 /// \file
 /// # Concept `Prior`: the latent distribution p(z) of a generator.
 ///
-/// **Minimal definition.** `p.dim()` the latent width `d`, and
+/// **Definition.** `p.dim()` the latent width `d`, and
 /// `p.sample(n, options)` returning `[n, d]` draws with the given dtype and device.
 ///
 /// **Refinements.** `PriorWithDensity` adds `p.log_prob(z) -> [B]`, needed by
 /// the `latent_prior` energy term; `BoxedPrior` adds `p.box() -> tr0n::box`, the
 /// support's bounds, which the sampler clamps to.
 ///
-/// **Laws.** `sample` follows the options it is given and uses the global
-/// LibTorch generator (so `torch::manual_seed` makes it reproducible);
+/// **Laws.** `sample` follows the options it is given and draws through
+/// `tr0n::random` (so a seeded sampler or training run is reproducible, and
+/// runs in two threads do not share a stream);
 /// `log_prob` is differentiable in `z` wherever it is finite; every draw lies
 /// in `box()` when there is one.
 ///

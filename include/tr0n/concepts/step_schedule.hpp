@@ -2,7 +2,7 @@
 /// \file
 /// # Concepts `StepSchedule` and `NoisePolicy`: the Langevin step `eta_t` and noise `sigma_t`.
 ///
-/// **Minimal definition.** `s.step_size(t, T) -> double` for step `t` of `T`;
+/// **Definition.** `s.step_size(t, T) -> double` for step `t` of `T`;
 /// `n.sigma(eta) -> double` for a step of size `eta`.
 ///
 /// **Laws.** Both are pure functions of their arguments, evaluated on the host

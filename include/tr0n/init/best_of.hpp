@@ -13,6 +13,7 @@
 
 #include <torch/types.h>
 
+#include <cstdint>
 #include <limits>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,7 @@ template <int64_t N = 8, class Base = translator_sample>
 struct best_of {
   static constexpr std::string_view name = "best_of";
   static constexpr bool needs_translator = needs_translator_v<Base>;
+  static constexpr bool needs_mixture = needs_mixture_v<Base>;
 
   int64_t candidates = N;
   [[no_unique_address]] Base base{};
@@ -37,8 +39,9 @@ struct best_of {
     es.reserve(static_cast<size_t>(candidates));
     for (int64_t i = 0; i < candidates; ++i) {
       auto z = base.latent(base.start(s, c)).detach();
-      // Non-finite candidates never win.
-      es.push_back(torch::nan_to_num(s.evaluate(z, c), std::numeric_limits<double>::infinity()));
+      // Non-finite candidates (NaN, +inf and -inf alike) never win.
+      auto e = s.evaluate(z, c);
+      es.push_back(torch::where(torch::isfinite(e), e, torch::full_like(e, std::numeric_limits<double>::infinity())));
       zs.push_back(z);
     }
     auto best = torch::stack(es).argmin(0);  // [M]

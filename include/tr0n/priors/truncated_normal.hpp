@@ -7,12 +7,15 @@
 ///    masses on the faces, hence no density, only a box.
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/random.hpp>
 
 #include <torch/types.h>
 
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <string_view>
 
 namespace tr0n {
 namespace detail {
@@ -36,7 +39,7 @@ class truncated_normal {
   torch::Tensor sample(int64_t n, torch::TensorOptions options = {}) const {
     // z = sqrt(2) erfinv(v), v uniform on (-erf(r/sqrt2), erf(r/sqrt2)).
     const double m = std::erf(radius_ / std::numbers::sqrt2);
-    auto v = torch::rand({n, dim_}, options).mul_(2.0 * m).sub_(m);
+    auto v = random::rand({n, dim_}, options).mul_(2.0 * m).sub_(m);
     return torch::erfinv(v).mul_(std::numbers::sqrt2).clamp_(-radius_, radius_);
   }
 
@@ -65,7 +68,7 @@ class clamped_normal {
   tr0n::box box() const noexcept { return {-radius_, radius_}; }
 
   torch::Tensor sample(int64_t n, torch::TensorOptions options = {}) const {
-    return torch::randn({n, dim_}, options).clamp_(-radius_, radius_);
+    return random::randn({n, dim_}, options).clamp_(-radius_, radius_);
   }
 
  private:

@@ -3,9 +3,11 @@
 /// `uniform(d, lo, hi)`: each coordinate uniform on [lo, hi].
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/random.hpp>
 
 #include <torch/types.h>
 
+#include <cstdint>
 #include <cmath>
 #include <limits>
 
@@ -23,7 +25,7 @@ class uniform {
   tr0n::box box() const noexcept { return {lo_, hi_}; }
 
   torch::Tensor sample(int64_t n, torch::TensorOptions options = {}) const {
-    return torch::rand({n, dim_}, options).mul_(hi_ - lo_).add_(lo_);
+    return random::rand({n, dim_}, options).mul_(hi_ - lo_).add_(lo_);
   }
 
   torch::Tensor log_prob(const torch::Tensor& z) const {

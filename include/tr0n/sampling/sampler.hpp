@@ -10,6 +10,12 @@
 /// parameters: no virtual call and no type erasure in the step loop, and no
 /// host synchronisation there unless a callback reads values.
 ///
+/// Starts are clamped into a box prior's support before the first
+/// evaluation. A chain whose energy, gradient or latent becomes non-finite is
+/// frozen where it failed (its auxiliary state too) and flagged in `ok`.
+/// Every run draws from its own generator (`tr0n/random.hpp`), seeded from the
+/// options, and leaves LibTorch's global one alone.
+///
 /// ```
 /// tr0n::sampler s(generator, classifier, tr0n::cross_entropy{}, translator,
 ///                 tr0n::sampler_options().steps(20).momentum(0.5),
@@ -31,6 +37,7 @@
 #include <tr0n/energies/context.hpp>
 #include <tr0n/init/prior.hpp>
 #include <tr0n/init/translator_sample.hpp>
+#include <tr0n/random.hpp>
 #include <tr0n/schedules/noise.hpp>
 #include <tr0n/schedules/step_schedules.hpp>
 
@@ -61,7 +68,8 @@ struct sampler_options {
   TORCH_ARG(bool, clamp_to_box) = true;
   /// Keep every step's per-sample energies in `sample_result::trace`.
   TORCH_ARG(bool, record_trace) = false;
-  /// Makes a run reproducible (seeds the global LibTorch generator at the call).
+  /// Makes a run reproducible. The run draws from its own generator and
+  /// leaves LibTorch's global one alone (unseeded runs take one seed from it).
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
 
  public:
@@ -85,12 +93,6 @@ struct sample_result {
   int64_t grad_evals = 0;    ///< energy gradients per chain
   int64_t energy_evals = 0;  ///< energy evaluations per chain, gradients included
 };
-
-/// `[B]` class labels to `[B, classes]` one-hot conditions.
-inline torch::Tensor one_hot_conditions(const torch::Tensor& labels, int64_t classes,
-                             torch::Dtype dtype = torch::kFloat32) {
-  return torch::one_hot(labels.to(torch::kLong), classes).to(dtype);
-}
 
 namespace detail {
 template <class T>
@@ -119,10 +121,12 @@ class sampler {
   static_assert(!needs_translator_v<Init> || Translator<T>,
                 "tr0n::sampler: this initialisation policy needs a translator; "
                 "pass one, or use tr0n::init::prior");
+  static_assert(!needs_mixture_v<Init> || MixtureTranslator<T>,
+                "tr0n::sampler: this initialisation policy needs the translator's mixture components "
+                "(a MixtureTranslator, with mixture(c)); use tr0n::init::translator_sample");
 
   sampler(G generator, F encoder, E energy, T translator, sampler_options options = {}, Init init = {},
           S schedule = {}, N noise = {})
-    requires Translator<T>
       : generator_(std::move(generator)),
         encoder_(std::move(encoder)),
         energy_(std::move(energy)),
@@ -131,21 +135,16 @@ class sampler {
         init_(std::move(init)),
         schedule_(std::move(schedule)),
         noise_(std::move(noise)) {
-    check_components();
+    options_.validate();
+    if constexpr (Translator<T>) detail::check_translator_fits(translator_, prior(), encoder_, "sampler");
   }
 
+  /// A sampler without a translator (chains start from the prior).
   sampler(G generator, F encoder, E energy, sampler_options options = {}, Init init = {}, S schedule = {},
           N noise = {})
     requires std::same_as<T, no_translator>
-      : generator_(std::move(generator)),
-        encoder_(std::move(encoder)),
-        energy_(std::move(energy)),
-        options_(std::move(options)),
-        init_(std::move(init)),
-        schedule_(std::move(schedule)),
-        noise_(std::move(noise)) {
-    check_components();
-  }
+      : sampler(std::move(generator), std::move(encoder), std::move(energy), no_translator{}, std::move(options),
+                std::move(init), std::move(schedule), std::move(noise)) {}
 
   G& generator() noexcept { return generator_; }
   F& encoder() noexcept { return encoder_; }
@@ -184,7 +183,7 @@ class sampler {
                   "tr0n::sampler: Init must model InitPolicy (name, start(sampler, c) returning a "
                   "state with .leaf, latent(state))");
     check_call(conditions, n);
-    if (options_.seed()) torch::manual_seed(*options_.seed());
+    generator_scope stream(options_.seed(), conditions.device());
     torch::AutoGradMode grad_mode(true);
     energy_evals_ = 0;
 
@@ -192,6 +191,7 @@ class sampler {
     const auto m = c.size(0);
     const auto total = options_.steps();
     auto state = init_.start(*this, c);
+    state.leaf = clamp_to_box(state.leaf.detach());
     auto failed = torch::zeros({m}, c.options().dtype(torch::kBool));
     torch::Tensor velocity;
     std::vector<torch::Tensor> trace;
@@ -234,12 +234,19 @@ class sampler {
       const double sigma = noise_.sigma(eta);
       torch::NoGradGuard no_grad;
       auto next = leaf.detach() - eta * g;
-      if (sigma > 0) next = next + sigma * torch::randn_like(next);
+      if (sigma > 0) next = next + sigma * random::randn_like(next);
       next = clamp_to_box(next);
-      leaf = torch::where(frozen, leaf.detach(), next);
+      // A latent that became non-finite fails its chain too, which stays where it was.
+      failed = failed | ~torch::isfinite(next).flatten(1).all(1);
+      leaf = torch::where(broadcastable(failed, next), leaf.detach(), next);
       if constexpr (InitPolicyWithAux<Init, decltype(state)>) {
-        auto ga = grads[1].defined() ? grads[1] : torch::zeros_like(init_.aux(state));
-        init_.update_aux(state, torch::where(broadcastable(failed, ga), torch::zeros_like(ga), ga));
+        auto& aux = init_.aux(state);
+        auto ga = grads[1].defined() ? grads[1] : torch::zeros_like(aux);
+        const auto aux_frozen = broadcastable(failed, ga);
+        const auto before = aux.detach().clone();
+        init_.update_aux(state, torch::where(aux_frozen, torch::zeros_like(ga), ga));
+        // The policy's optimiser keeps moving a frozen row by its moments: put it back.
+        aux.detach().copy_(torch::where(aux_frozen, before, aux.detach()));
       }
       if (detail::notify_step(step_info{"sample", t, total, e_now}, callbacks...)) {
         ++t;
@@ -283,11 +290,6 @@ class sampler {
       }
     }
     return z;
-  }
-
-  void check_components() const {
-    options_.validate();
-    if constexpr (Translator<T>) detail::check_translator_fits(translator_, prior(), encoder_, "sampler");
   }
 
   void check_call(const torch::Tensor& conditions, int64_t n) {

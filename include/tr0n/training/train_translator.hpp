@@ -1,35 +1,77 @@
 #pragma once
 /// \file
 /// Zero-shot translator training, the paper's Algorithm 1: draw `z ~ p(z)`,
-/// compute `c = T(f(G(z)))` without gradients, and maximise `log q(z | c)`.
-/// No real data is involved.
+/// compute the condition `c = T(f(G(z)))` without gradients (`T` is the
+/// translator's own condition stage, `features_to_conditions`), optionally add
+/// Gaussian noise to `c`, and maximise `log q(z | c)`. No real data is involved.
 ///
 /// ```
-/// auto opts = tr0n::translator_training_options().steps(5000).batch_size(256)
-///                 .transform(tr0n::condition_transform::softmax);
-/// auto report = tr0n::train_translator(q, generator, classifier, opts, tr0n::progress_bar("translator"));
+/// tr0n::mixture_translator q(tr0n::mixture_translator_options(10, 16).components(10)
+///                                .transform(tr0n::condition_transform::softmax));
+/// auto report = tr0n::train_translator(q, generator, classifier, tr0n::translator_training_options().seed(0),
+///                                      tr0n::progress_bar("translator"));
+/// // report.nll(), report.std_min, report.std_max, report.warnings
 /// ```
+///
+/// **The scale of the mixture.** Adam moves a parameter by about `lr` per step,
+/// whatever its gradient. The official code starts every standard deviation at
+/// 0.01 and trains for 10 epochs over a million pairs at `lr = 1e-4` (some
+/// 600,000 steps), so log-std has room to travel; at tr0n's default 2,000
+/// steps it would barely move from log 0.01, the translator would collapse to
+/// its means, and its samples would lose the within-class diversity. Two
+/// defaults fix this, each cheap and each sufficient in the runs measured:
+///  - `fit_initial_scale`: before the first step, the log-std is set to the
+///    log of the per-dimension standard deviation of the first batch of
+///    latents (the prior's scale). With means near the prior's mean at
+///    initialisation, that is the maximum-likelihood start; training then only
+///    shrinks it where the condition pins `z` down.
+///  - `scale_lr_factor`: the log-std learns at `10 * lr`, so it can cover a
+///    few units of log-scale in a few hundred steps while the network keeps
+///    the rate it trains stably at.
+/// The report gives the learned std range, and warns when it barely moved.
+///
+/// **Non-finite losses** (a generator or encoder that returns NaN for some
+/// latents) are skipped on the device, without a host sync: such a step
+/// leaves parameters and Adam's moments as they were. The report counts them;
+/// more than `max_skipped_fraction` of the steps so far (checked every 100
+/// steps and at the end) stops training with an error.
+///
+/// **The official hyperparameters** (`layer6ai-labs/tr0n`, `scripts/run_script_train_*.sh`),
+/// for users reproducing it:
+///
+/// | official flag | value | here |
+/// |---|---|---|
+/// | `--optim adam --lr` | 1e-4 | `lr(1e-4)`, `scale_lr_factor(1)` |
+/// | `--scheduler cosine` (to 0 over the run) | cosine | always; `lr_min(0)` |
+/// | `--max_grad_norm` | 1 | `grad_clip(1)` |
+/// | `--alpha_nll` (loss scale) | 1e-4 | `loss_scale(1e-4)` |
+/// | `--batch_size` | 16 | `batch_size(16)` |
+/// | `--num_epochs` over `--datasize_syn` pairs | 10 over 1,000,000 | `dataset_size(1000000)`, `steps(625000)` |
+/// | `--num_mixtures` | 10 | `mixture_translator_options(...).components(10)` |
+/// | log-std start | log 0.01 | `init_std(0.01)` (the default), `fit_initial_scale(false)` |
+/// | `--add_clip_noise --clip_noise_scale` | 0.2 (StyleGAN, NVAE), 0.5 (BigGAN + OpenCLIP), off (BigGAN + CLIP) | `condition_noise(...)` |
+/// | condition transform | none (raw CLIP embeddings) | `transform(condition_transform::none)` |
 #include <tr0n/concepts/callback.hpp>
 #include <tr0n/concepts/encoder.hpp>
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/fit.hpp>
+#include <tr0n/detail/masked_adam.hpp>
 #include <tr0n/detail/unwrap.hpp>
-#include <tr0n/training/condition_transform.hpp>
+#include <tr0n/random.hpp>
 
-#include <range/v3/action/shuffle.hpp>
-#include <range/v3/range/conversion.hpp>
-#include <range/v3/view/iota.hpp>
-#include <torch/optim/adam.h>
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
 #include <optional>
-#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace tr0n {
@@ -42,59 +84,90 @@ struct translator_training_options {
   /// Adam's initial learning rate, decayed along a cosine to `lr_min`.
   TORCH_ARG(double, lr) = 1e-3;
   TORCH_ARG(double, lr_min) = 0.0;
+  /// The log standard deviation (a translator's `log_std`) learns at `scale_lr_factor * lr`.
+  TORCH_ARG(double, scale_lr_factor) = 10.0;
+  /// Set the log standard deviation to the first batch's latent scale before training.
+  TORCH_ARG(bool, fit_initial_scale) = true;
   /// Global gradient-norm clipping; 0 turns it off.
   TORCH_ARG(double, grad_clip) = 1.0;
+  /// The loss is `loss_scale * NLL` (the official `alpha_nll`); reports show the NLL.
+  TORCH_ARG(double, loss_scale) = 1.0;
   /// Std of Gaussian noise added to the conditions during training (the
   /// paper's bridge from CLIP image embeddings to text embeddings); 0 = none.
   TORCH_ARG(double, condition_noise) = 0.0;
-  /// Map from encoder output to condition space.
-  TORCH_ARG(condition_transform, transform) = condition_transform::none;
   /// 0: fresh pairs every step. N > 0: N pairs generated once, then reused over
   /// shuffled epochs.
   TORCH_ARG(int64_t, dataset_size) = 0;
-  /// Makes training reproducible (seeds the global LibTorch generator).
+  /// Steps with a non-finite loss are skipped; more than this fraction of them fails the run.
+  TORCH_ARG(double, max_skipped_fraction) = 0.1;
+  /// Makes training reproducible. The run draws from its own generator and
+  /// leaves LibTorch's global one alone (unseeded runs take one seed from it).
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
 
  public:
   void validate() const {
     detail::check_positive(steps_, "translator_training_options: steps");
     detail::check_positive(batch_size_, "translator_training_options: batch_size");
-    if (!(lr_ > 0) || !std::isfinite(lr_))
-      detail::fail("translator_training_options: lr: expected a finite value > 0, got ", lr_);
+    auto check_rate = [](double v, const char* name) {
+      if (!(v > 0) || !std::isfinite(v))
+        detail::fail("translator_training_options: ", name, ": expected a finite value > 0, got ", v);
+    };
+    check_rate(lr_, "lr");
+    check_rate(scale_lr_factor_, "scale_lr_factor");
+    check_rate(loss_scale_, "loss_scale");
     if (!(lr_min_ >= 0) || lr_min_ > lr_)
       detail::fail("translator_training_options: lr_min: expected 0 <= lr_min <= lr = ", lr_, ", got ",
                    lr_min_);
-    if (!(grad_clip_ >= 0))
-      detail::fail("translator_training_options: grad_clip: expected >= 0, got ", grad_clip_);
-    if (!(condition_noise_ >= 0))
-      detail::fail("translator_training_options: condition_noise: expected >= 0, got ", condition_noise_);
+    if (!(grad_clip_ >= 0) || !std::isfinite(grad_clip_))
+      detail::fail("translator_training_options: grad_clip: expected a finite value >= 0, got ", grad_clip_);
+    if (!(condition_noise_ >= 0) || !std::isfinite(condition_noise_))
+      detail::fail("translator_training_options: condition_noise: expected a finite value >= 0, got ",
+                   condition_noise_);
     if (dataset_size_ < 0)
       detail::fail("translator_training_options: dataset_size: expected >= 0 (0 = fresh pairs), got ",
                    dataset_size_);
+    if (!(max_skipped_fraction_ >= 0 && max_skipped_fraction_ <= 1))
+      detail::fail("translator_training_options: max_skipped_fraction: expected a value in [0, 1], got ",
+                   max_skipped_fraction_);
   }
 };
 
 struct training_report {
-  torch::Tensor losses;  ///< `[steps_done]`, on the CPU, float64
+  torch::Tensor losses;       ///< `[steps_done]` NLL per step (non-finite where skipped), CPU float64
   int64_t steps_done = 0;
+  int64_t skipped_steps = 0;  ///< steps whose loss was non-finite, not applied
+  /// The learned standard deviation's range over latent dimensions, and where
+  /// it started (NaN for a translator without `log_std`).
+  double std_min = NAN, std_max = NAN, initial_std_min = NAN, initial_std_max = NAN;
+  std::vector<std::string> warnings;
+
+  /// The last step's NLL.
   double final_loss() const { return losses.numel() ? losses[-1].item<double>() : NAN; }
+  /// Mean NLL over the finite losses of the last tenth of the run: the number to report.
+  double nll() const {
+    if (!losses.numel()) return NAN;
+    const auto tail = std::max<int64_t>(1, losses.numel() / 10);
+    auto last = losses.narrow(0, losses.numel() - tail, tail);
+    auto finite = last.index({torch::isfinite(last)});
+    return finite.numel() ? finite.mean().item<double>() : NAN;
+  }
 };
 
 namespace detail {
 
-/// Pairs `(z, c)` with `z ~ p(z)`, `c = T(f(G(z)))`, generated without gradients.
-template <class G, class F>
-std::pair<torch::Tensor, torch::Tensor> make_pairs(G& generator, F& encoder, int64_t n,
-                                                   torch::TensorOptions options, condition_transform t,
-                                                   int64_t expected_width) {
+/// Pairs `(z, c)` with `z ~ p(z)` and `c` the translator's conditions for `f(G(z))`, without gradients.
+template <class T, class G, class F>
+std::pair<torch::Tensor, torch::Tensor> make_pairs(T& translator, G& generator, F& encoder, int64_t n,
+                                                   torch::TensorOptions options) {
   torch::NoGradGuard no_grad;
   auto& g = unwrap(generator);
   auto z = g.prior().sample(n, options);
-  auto c = apply(t, unwrap(encoder).forward(g.forward(z))).to(options.dtype());
-  if (c.dim() != 2 || c.size(1) != expected_width)
-    fail("train_translator: encoder: produced features of shape ", shape_of(c),
-         " but the translator expects conditions of width ", expected_width);
-  return {z, c};
+  auto features = unwrap(encoder).forward(g.forward(z));
+  const auto width = unwrap(translator).condition_dim();
+  if (features.dim() != 2 || features.size(1) != width)
+    fail("train_translator: encoder: produced features of shape ", shape_of(features),
+         " but the translator expects conditions of width ", width);
+  return {z, translator_conditions(translator, features).to(options.dtype())};
 }
 
 /// Global-norm clipping without a host sync.
@@ -109,6 +182,24 @@ inline void clip_grad_norm(const std::vector<torch::Tensor>& params, double max_
     if (p.grad().defined()) p.mutable_grad().mul_(coef);
 }
 
+/// The translator's scale parameter, when it has one (`log_std`, as `mixture_translator`).
+template <class Q>
+torch::Tensor scale_parameter(Q& q) {
+  if constexpr (requires { { q.log_std } -> std::convertible_to<torch::Tensor>; }) {
+    return q.log_std;
+  } else {
+    return {};
+  }
+}
+
+/// Fails when more than `fraction` of `done` steps were skipped (one host read).
+inline void check_skipped(const torch::Tensor& skipped, int64_t done, double fraction) {
+  const auto n = skipped.item<int64_t>();
+  if (static_cast<double>(n) > fraction * static_cast<double>(done))
+    fail("train_translator: ", n, " of the first ", done, " steps had a non-finite loss (more than max_skipped_fraction = ",
+         fraction, "): the generator or the encoder returns NaN or inf for some latents");
+}
+
 }  // namespace detail
 
 template <TrainableTranslator T, Generator G, Encoder F, Callback... Cbs>
@@ -116,79 +207,118 @@ training_report train_translator(T& translator, G& generator, F& encoder,
                                  const translator_training_options& options, Cbs&&... callbacks) {
   options.validate();
   auto& q = detail::unwrap(translator);
-  const auto& prior = detail::unwrap(generator).prior();
-  detail::check_translator_fits(translator, prior, encoder, "train_translator");
-  auto params = q.parameters();
+  detail::check_translator_fits(translator, detail::unwrap(generator).prior(), encoder, "train_translator");
+  std::vector<torch::Tensor> params = q.parameters();
   if (params.empty()) detail::fail("train_translator: translator: has no parameters to train");
-  const auto tensor_options = params.front().options().requires_grad(false);
-
-  if (options.seed()) torch::manual_seed(*options.seed());
-  std::mt19937_64 rng(options.seed().value_or(std::random_device{}()));
+  const torch::TensorOptions tensor_options = params.front().options().requires_grad(false);
+  generator_scope stream(options.seed(), tensor_options.device());
 
   torch::AutoGradMode grad_mode(true);
   q.train(true);
-  torch::optim::Adam adam(params, torch::optim::AdamOptions(options.lr()));
+  torch::Tensor scale = detail::scale_parameter(q);
+  std::vector<detail::adam_group> groups{{{}, options.lr()}, {{}, options.lr() * options.scale_lr_factor()}};
+  for (auto& p : params) groups[scale.defined() && p.is_same(scale) ? 1 : 0].params.push_back(p);
+  detail::masked_adam adam(std::move(groups));
 
-  // Synthetic set mode: pairs made once, indices reshuffled every epoch.
-  torch::Tensor set_z, set_c;
-  std::vector<int64_t> order;
-  size_t cursor = 0;
+  // Synthetic set mode: pairs made once, a fresh device permutation every epoch.
+  torch::Tensor set_z, set_c, order;
+  int64_t cursor = 0;
   if (options.dataset_size() > 0) {
     std::vector<torch::Tensor> zs, cs;
     for (int64_t done = 0; done < options.dataset_size(); done += options.batch_size()) {
       const auto n = std::min(options.batch_size(), options.dataset_size() - done);
-      auto [z, c] = detail::make_pairs(generator, encoder, n, tensor_options, options.transform(),
-                                       q.condition_dim());
+      auto [z, c] = detail::make_pairs(translator, generator, encoder, n, tensor_options);
       zs.push_back(z);
       cs.push_back(c);
     }
     set_z = torch::cat(zs);
     set_c = torch::cat(cs);
-    order = ranges::views::iota(int64_t{0}, options.dataset_size()) | ranges::to<std::vector>();
-    cursor = order.size();
+    cursor = options.dataset_size();
   }
   auto next_batch = [&]() -> std::pair<torch::Tensor, torch::Tensor> {
     if (options.dataset_size() == 0)
-      return detail::make_pairs(generator, encoder, options.batch_size(), tensor_options,
-                                options.transform(), q.condition_dim());
-    std::vector<int64_t> picked;
-    picked.reserve(static_cast<size_t>(options.batch_size()));
-    while (static_cast<int64_t>(picked.size()) < options.batch_size()) {
-      if (cursor == order.size()) {
-        order |= ranges::actions::shuffle(rng);
+      return detail::make_pairs(translator, generator, encoder, options.batch_size(), tensor_options);
+    std::vector<torch::Tensor> parts;
+    for (int64_t need = options.batch_size(); need > 0;) {
+      if (cursor == options.dataset_size()) {
+        order = random::randperm(options.dataset_size(), tensor_options.dtype(torch::kLong));
         cursor = 0;
       }
-      picked.push_back(order[cursor++]);
+      const auto take = std::min(need, options.dataset_size() - cursor);
+      parts.push_back(order.narrow(0, cursor, take));
+      cursor += take;
+      need -= take;
     }
-    auto idx = torch::tensor(picked, torch::TensorOptions(torch::kLong)).to(set_z.device());
+    auto idx = parts.size() == 1 ? parts.front() : torch::cat(parts);
     return {set_z.index_select(0, idx), set_c.index_select(0, idx)};
   };
 
+  // The log-std at 90% of the run, and how far Adam could move it since
+  // (about its learning rate per step): moving near that limit at the end
+  // means the scale had not converged.
+  torch::Tensor initial_log_std, late_log_std;
+  const int64_t late_step = options.steps() >= 10 ? options.steps() * 9 / 10 : options.steps();
+  double late_reach = 0;
   std::vector<torch::Tensor> losses;
   losses.reserve(static_cast<size_t>(options.steps()));
+  torch::Tensor skipped = torch::zeros({}, tensor_options.dtype(torch::kLong));
   const run_info begin{"train", options.steps(), 0};
   detail::notify_begin(begin, callbacks...);
   for (int64_t step = 0; step < options.steps(); ++step) {
     const double progress = static_cast<double>(step) / static_cast<double>(options.steps());
-    const double lr = options.lr_min() +
-                      0.5 * (options.lr() - options.lr_min()) * (1.0 + std::cos(std::numbers::pi * progress));
-    for (auto& group : adam.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    const double factor = (options.lr_min() + 0.5 * (options.lr() - options.lr_min()) *
+                                                  (1.0 + std::cos(std::numbers::pi * progress))) /
+                          options.lr();
 
     auto [z, c] = next_batch();
-    if (options.condition_noise() > 0) c = c + options.condition_noise() * torch::randn_like(c);
-    auto loss = -q.log_prob(z, c).mean();
+    if (step == 0 && scale.defined()) {
+      torch::NoGradGuard no_grad;
+      if (options.fit_initial_scale()) scale.copy_(z.std(0).clamp_min(1e-6).log().to(scale.dtype()));
+      initial_log_std = scale.detach().clone();
+    }
+    if (scale.defined() && step == late_step) late_log_std = scale.detach().clone();
+    if (step >= late_step) late_reach += options.lr() * factor * options.scale_lr_factor();
+    if (options.condition_noise() > 0) c = c + options.condition_noise() * random::randn_like(c);
+    auto nll = -q.log_prob(z, c).mean();
     adam.zero_grad();
-    loss.backward();
+    (nll * options.loss_scale()).backward();
     if (options.grad_clip() > 0) detail::clip_grad_norm(params, options.grad_clip());
-    adam.step();
+    auto detached = nll.detach();
+    auto ok = torch::isfinite(detached);
+    adam.step(ok, factor);
+    skipped += (~ok).to(torch::kLong);
 
-    auto detached = loss.detach();
     losses.push_back(detached);
+    if ((step + 1) % 100 == 0) detail::check_skipped(skipped, step + 1, options.max_skipped_fraction());
     if (detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...)) break;
   }
   q.train(false);
-  training_report report{torch::stack(losses).to(torch::kCPU, torch::kFloat64),
-                         static_cast<int64_t>(losses.size())};
+  training_report report;
+  report.losses = torch::stack(losses).to(torch::kCPU, torch::kFloat64);
+  report.steps_done = static_cast<int64_t>(losses.size());
+  report.skipped_steps = skipped.item<int64_t>();
+  detail::check_skipped(skipped, report.steps_done, options.max_skipped_fraction());
+  if (scale.defined()) {
+    torch::NoGradGuard no_grad;
+    auto stds = scale.exp().to(torch::kCPU, torch::kFloat64), start = initial_log_std.exp().to(torch::kCPU, torch::kFloat64);
+    report.std_min = stds.min().item<double>();
+    report.std_max = stds.max().item<double>();
+    report.initial_std_min = start.min().item<double>();
+    report.initial_std_max = start.max().item<double>();
+    std::ostringstream os;
+    if ((scale - initial_log_std).abs().max().item<double>() < std::log(1.05)) {
+      // Under 5% of change in every dimension: the scale did not learn.
+      os << "the translator's standard deviation barely moved from its start (" << report.initial_std_min << " to "
+         << report.initial_std_max << "): raise the learning rate or the steps, or the samples will lack diversity";
+    } else if (late_log_std.defined() && late_reach > 0 &&
+               (scale - late_log_std).abs().max().item<double>() > 0.5 * late_reach) {
+      os << "the translator's standard deviation was still moving at the learning rate's limit when training "
+            "ended (now "
+         << report.std_min << " to " << report.std_max << ", started at " << report.initial_std_min << " to "
+         << report.initial_std_max << "): raise the learning rate or the steps";
+    }
+    if (!os.str().empty()) report.warnings.push_back(os.str());
+  }
   detail::notify_end(run_info{"train", options.steps(), report.steps_done}, callbacks...);
   return report;
 }

@@ -10,6 +10,8 @@
 #include <torch/types.h>
 
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 namespace tr0n {
 

@@ -1,0 +1,159 @@
+#pragma once
+// What the tool's subcommands share: flags, the prior and energy chosen on the
+// command line, image reading, and the start-up line.
+#include <tr0n.hpp>
+#include <tr0n/adapters/torchscript.hpp>
+#include <tr0n/runtime/threads.hpp>
+
+#include <CLI/CLI.hpp>
+#include <stb/stb_image.h>
+#include <torch/nn/functional/upsampling.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tr0n_cli {
+
+inline std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out(1);
+  for (char ch : s) {
+    if (ch == sep) {
+      out.emplace_back();
+    } else {
+      out.back().push_back(ch);
+    }
+  }
+  return out;
+}
+
+inline double number(const std::string& s, const char* what) {
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  tr0n::detail::fail(what, ": expected a number, got '", s, "'");
+}
+
+/// The prior chosen on the command line. Type erasure is fine here: it is
+/// called once per run to draw starts, and for a box lookup per step.
+class cli_prior {
+ public:
+  static cli_prior parse(const std::string& spec, int64_t dim) {
+    auto fields = split(spec, ':');
+    if (fields[0] == "normal" && fields.size() == 1) return cli_prior(dim, tr0n::standard_normal(dim), std::nullopt);
+    if (fields[0] == "truncated" && fields.size() == 2) {
+      tr0n::truncated_normal p(dim, number(fields[1], "--prior truncated:R"));
+      return cli_prior(dim, p, p.box());
+    }
+    if (fields[0] == "uniform" && (fields.size() == 1 || fields.size() == 3)) {
+      tr0n::uniform p = fields.size() == 1 ? tr0n::uniform(dim)
+                                           : tr0n::uniform(dim, number(fields[1], "--prior uniform:LO:HI"),
+                                                           number(fields[2], "--prior uniform:LO:HI"));
+      return cli_prior(dim, p, p.box());
+    }
+    tr0n::detail::fail("--prior: expected normal, truncated:R or uniform[:LO:HI], got '", spec, "'");
+  }
+
+  int64_t dim() const { return dim_; }
+  torch::Tensor sample(int64_t n, torch::TensorOptions o) const { return sample_(n, o); }
+  tr0n::box box() const {
+    const double inf = std::numeric_limits<double>::infinity();
+    return box_.value_or(tr0n::box{-inf, inf});
+  }
+
+ private:
+  template <class P>
+  cli_prior(int64_t dim, P p, std::optional<tr0n::box> b)
+      : dim_(dim), sample_([p](int64_t n, torch::TensorOptions o) { return p.sample(n, o); }), box_(b) {}
+
+  int64_t dim_;
+  std::function<torch::Tensor(int64_t, torch::TensorOptions)> sample_;
+  std::optional<tr0n::box> box_;
+};
+
+/// The energy chosen on the command line: one type, a switch per evaluation.
+struct cli_energy {
+  using tr0n_tag = tr0n::energy_tag;
+  enum class kind { cross_entropy, neg_cosine, squared } which;
+  int64_t augment_copies = 0;
+
+  static cli_energy parse(const std::string& name, int64_t augment) {
+    return {name == "cross_entropy" ? kind::cross_entropy : name == "squared" ? kind::squared : kind::neg_cosine,
+            augment};
+  }
+
+  template <class Ctx>
+  torch::Tensor operator()(const Ctx& ctx) const {
+    switch (which) {
+      case kind::cross_entropy: return tr0n::cross_entropy{}(ctx);
+      case kind::squared: return tr0n::squared_distance{}(ctx);
+      case kind::neg_cosine: break;
+    }
+    if (augment_copies > 0) return tr0n::augmented_neg_cosine<>{.copies = augment_copies}(ctx);
+    return tr0n::neg_cosine{}(ctx);
+  }
+};
+
+/// Reads a PNG/JPEG into [1, C, H, W] in [0, 1], resized (bilinear) to `like`'s shape.
+inline torch::Tensor read_image(const std::string& path, const torch::Tensor& like) {
+  int w = 0, h = 0, n = 0;
+  const int channels = static_cast<int>(like.size(1));
+  unsigned char* data = stbi_load(path.c_str(), &w, &h, &n, channels);
+  if (!data)
+    tr0n::detail::fail("--condition-image: ", path, ": cannot be read as an image (", stbi_failure_reason(), ")");
+  auto img = torch::from_blob(data, {h, w, channels}, torch::kUInt8).clone();
+  stbi_image_free(data);
+  auto x = img.permute({2, 0, 1}).unsqueeze(0).to(like.options()).div_(255.0);
+  namespace F = torch::nn::functional;
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{like.size(2), like.size(3)})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
+/// Flags every subcommand takes.
+struct common_flags {
+  std::string generator, encoder, prior = "normal", device = "cpu";
+  int64_t latent_dim = 0;
+  int threads = 0;
+  std::optional<uint64_t> seed;
+};
+
+inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
+  cmd->add_option("--generator", f.generator, "TorchScript generator: z [B, d] -> x")->required();
+  cmd->add_option("--encoder", f.encoder, "TorchScript encoder: x -> [B, C]")->required();
+  auto* latent = cmd->add_option("--latent-dim", f.latent_dim, "Latent width d")->check(CLI::PositiveNumber);
+  if (latent_required) latent->required();
+  cmd->add_option("--prior", f.prior, "normal | truncated:R | uniform[:LO:HI]")->capture_default_str();
+  cmd->add_option("--device", f.device, "cpu, cuda, cuda:1, ...")->capture_default_str();
+  cmd->add_option("--threads", f.threads,
+                  "CPU threads (0: every core); they go to the pool that runs the matrix products, so "
+                  "LibTorch's and OpenBLAS's pools never oversubscribe the cores")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--seed", f.seed, "Seed for reproducible runs");
+}
+
+/// Applies the thread policy; `announce` prints the configuration in use once
+/// the inputs are read (so a bad input costs one line of output, not two).
+struct run_setup {
+  torch::Device device;
+  tr0n::thread_config threads;
+
+  static run_setup start(const common_flags& f) { return {torch::Device(f.device), tr0n::configure_threads(f.threads)}; }
+
+  void announce(const char* command, const common_flags& f, const std::string& details) const {
+    std::fprintf(stderr, "tr0n %s: device %s, %s, seed %s%s%s\n", command, device.str().c_str(),
+                 threads.describe().c_str(), f.seed ? std::to_string(*f.seed).c_str() : "none",
+                 details.empty() ? "" : ", ", details.c_str());
+  }
+};
+
+}  // namespace tr0n_cli

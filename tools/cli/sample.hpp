@@ -1,0 +1,186 @@
+#pragma once
+// `tr0n sample`: conditions in, latents and images out.
+#include "common.hpp"
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tr0n_cli {
+
+struct sample_flags {
+  std::string translator, conditions, energy, init, transform, out;
+  std::vector<int64_t> labels;
+  std::vector<std::string> images;
+  int64_t interpolate = 0, augment = 0, steps = 10, per_condition = 1;
+  // Defaults: small gradient steps with the official code's SGLD noise (0.01).
+  // Exact Langevin noise, sqrt(2 eta), on an energy without a prior term
+  // random-walks the chains and loses what the translator's start gave.
+  double step_size = 0.01, noise_std = 0.01, momentum = 0, grad_clip = 0;
+};
+
+inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f) {
+  auto* cmd = app.add_subcommand("sample", "Sample latents for conditions and write z, x, energy, ok");
+  add_common(cmd, common, false);
+  cmd->add_option("--translator", f.translator, "Translator written by `tr0n train` (not needed with --init prior)");
+  auto* cond = cmd->add_option("--conditions", f.conditions, "Tensor file: float [N, C] or int64 labels [N]");
+  auto* labels = cmd->add_option("--labels", f.labels, "Class labels, comma-separated (one-hot conditions)")
+                     ->delimiter(',')
+                     ->check(CLI::NonNegativeNumber);
+  auto* img = cmd->add_option("--condition-image", f.images, "Reference image(s): condition from f(image)");
+  cond->excludes(img)->excludes(labels);
+  labels->excludes(img);
+  cmd->add_option("--interpolate", f.interpolate, "With two images: K conditions along the slerp path")
+      ->check(CLI::Range(int64_t{2}, int64_t{1000}));
+  cmd->add_option("--condition-transform", f.transform,
+                  "Without a translator: how f(image) becomes a condition (none | softmax | l2); "
+                  "a translator brings its own")
+      ->check(CLI::IsMember({"none", "softmax", "l2"}));
+  cmd->add_option("--energy", f.energy, "cross_entropy | neg_cosine | squared")
+      ->required()
+      ->check(CLI::IsMember({"cross_entropy", "neg_cosine", "squared"}));
+  cmd->add_option("--augment", f.augment, "neg_cosine over N augmented copies (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--init", f.init,
+                  "prior | translator_sample | translator_mode | translator_mixture | best_of:N "
+                  "(default: translator_sample with a translator, else prior)");
+  cmd->add_option("--steps", f.steps, "Langevin steps T")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--step-size", f.step_size, "Step size eta")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--noise-std", f.noise_std, "Langevin noise std per step (sqrt(2 * eta) is exact Langevin)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--momentum", f.momentum, "Momentum on the gradient (official: 0.99)")
+      ->check(CLI::Range(0.0, 0.999))
+      ->capture_default_str();
+  cmd->add_option("--grad-clip", f.grad_clip, "Per-sample gradient-norm clipping (0: off; official: 1)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--samples-per-condition", f.per_condition, "Samples per condition")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--out", f.out, "Where to write the samples")->required();
+  return cmd;
+}
+
+namespace detail {
+
+/// The conditions the flags describe, in the condition space `transform` defines.
+/// `space`: the translator's condition transform, or the flag's without a translator.
+template <class Generator, class Encoder>
+torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::condition_transform> space,
+                                   Generator& generator, Encoder& encoder, torch::Device device) {
+  const auto classes = encoder.condition_dim();
+  const auto transform = space.value_or(tr0n::condition_transform::none);
+  auto from_labels = [&](torch::Tensor labels, const std::string& source) {
+    if (labels.numel() > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= classes))
+      tr0n::detail::fail(source, ": class labels must lie in [0, ", classes, ")");
+    if (!space) return tr0n::one_hot_conditions(labels.to(device), classes);
+    if (transform == tr0n::condition_transform::l2)
+      tr0n::detail::fail(source, ": class labels make one-hot conditions, but the translator's conditions are "
+                                 "unit embeddings (transform l2); give float conditions");
+    if (transform == tr0n::condition_transform::none)
+      tr0n::detail::fail(source, ": class labels make one-hot class probabilities, but the translator was trained "
+                                 "on the encoder's raw features (transform none); train it with "
+                                 "--condition-transform softmax");
+    return tr0n::one_hot_conditions(labels.to(device), classes);
+  };
+  if (!f.labels.empty()) return from_labels(torch::tensor(f.labels, torch::kLong), "--labels");
+  if (!f.conditions.empty()) {
+    auto c = tr0n::read_conditions(f.conditions);
+    if (c.scalar_type() == torch::kLong) return from_labels(c, f.conditions);
+    return c.to(device, torch::kFloat32);
+  }
+  if (f.images.empty()) tr0n::detail::fail("sample: give --conditions, --labels or --condition-image");
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> rows;
+  for (const auto& path : f.images) rows.push_back(encoder.forward(read_image(path, generator.example_output())));
+  auto features = torch::cat(rows);
+  if (f.interpolate > 0) {
+    if (f.images.size() != 2)
+      tr0n::detail::fail("--interpolate: needs exactly two --condition-image, got ", f.images.size());
+    features = tr0n::interpolate(features[0], features[1], f.interpolate);
+  }
+  return tr0n::features_to_conditions(transform, features).to(torch::kFloat32);
+}
+
+inline int64_t best_of_count(const std::string& init) {
+  int64_t n = 0;
+  try {
+    n = std::stoll(init.substr(8));
+  } catch (const std::exception&) {
+  }
+  if (n < 1) tr0n::detail::fail("--init best_of:N: expected N >= 1, got '", init.substr(8), "'");
+  return n;
+}
+
+}  // namespace detail
+
+inline int run_sample(const common_flags& common, sample_flags f) {
+  const bool has_translator = !f.translator.empty();
+  if (f.init.empty()) f.init = has_translator ? "translator_sample" : "prior";
+  char details[256];
+  std::snprintf(details, sizeof details, "init %s, %lld steps of size %g, noise %g, momentum %g", f.init.c_str(),
+                static_cast<long long>(f.steps), f.step_size, f.noise_std, f.momentum);
+  const auto setup = run_setup::start(common);
+  const auto device = setup.device;
+  if (f.init != "prior" && !has_translator)
+    tr0n::detail::fail("--init ", f.init, ": needs --translator (only --init prior samples without one)");
+
+  std::optional<tr0n::mixture_translator> q;
+  std::optional<tr0n::condition_transform> space;
+  if (!f.transform.empty()) space = tr0n::parse_condition_transform(f.transform);
+  int64_t latent_dim = common.latent_dim;
+  if (has_translator) {
+    q = tr0n::load_mixture_translator(f.translator, device);
+    if (space && *space != (*q)->transform())
+      tr0n::detail::fail("--condition-transform ", f.transform, ": the translator was trained with ",
+                         tr0n::to_string((*q)->transform()), "; leave the flag out");
+    space = (*q)->transform();
+    if (latent_dim == 0) latent_dim = (*q)->latent_dim();
+    if (latent_dim != (*q)->latent_dim())
+      tr0n::detail::fail("--latent-dim ", latent_dim, " does not match the translator's latent_dim ",
+                         (*q)->latent_dim());
+  }
+  if (latent_dim == 0) tr0n::detail::fail("--latent-dim: needed without a translator");
+  auto prior = cli_prior::parse(common.prior, latent_dim);
+  const auto options = tr0n::torchscript_options().device(device);
+  tr0n::torchscript_generator generator(common.generator, prior, options);
+  tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
+  const auto conditions = detail::read_flag_conditions(f, space, generator, encoder, device);
+  setup.announce("sample", common, details);
+
+  const auto energy = cli_energy::parse(f.energy, f.augment);
+  const auto opts = tr0n::sampler_options().steps(f.steps).momentum(f.momentum).grad_clip(f.grad_clip).seed(common.seed);
+  const tr0n::constant_step schedule{f.step_size};
+  const tr0n::fixed_noise noise{f.noise_std};
+  auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.steps / 50)); };
+  auto run = [&](auto init) {
+    tr0n::sampler s(generator, encoder, energy, *q, opts, init, schedule, noise);
+    return s.sample(conditions, f.per_condition, bar());
+  };
+  tr0n::sample_result r;
+  if (f.init == "prior") {
+    tr0n::sampler s(generator, encoder, energy, opts, tr0n::init::prior{}, schedule, noise);
+    r = s.sample(conditions, f.per_condition, bar());
+  } else if (f.init == "translator_sample") {
+    r = run(tr0n::init::translator_sample{});
+  } else if (f.init == "translator_mode") {
+    r = run(tr0n::init::translator_mode{});
+  } else if (f.init == "translator_mixture") {
+    r = run(tr0n::init::translator_mixture{});
+  } else if (f.init.rfind("best_of:", 0) == 0) {
+    r = run(tr0n::init::best_of<>{.candidates = detail::best_of_count(f.init)});
+  } else {
+    tr0n::detail::fail("--init: expected prior, translator_sample, translator_mode, translator_mixture or best_of:N, "
+                       "got '", f.init, "'");
+  }
+  tr0n::write_samples(f.out, r, conditions);
+  std::fprintf(stderr, "wrote %s: %lld samples, %lld ok, mean energy %.4f\n", f.out.c_str(),
+               static_cast<long long>(r.z.size(0)), static_cast<long long>(r.ok.sum().item<int64_t>()),
+               r.energy.mean().item<double>());
+  return 0;
+}
+
+}  // namespace tr0n_cli

@@ -1,0 +1,74 @@
+#pragma once
+// `tr0n train`: a translator trained zero-shot on (z, f(G(z))) pairs.
+#include "common.hpp"
+
+#include <torch/serialize.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+namespace tr0n_cli {
+
+struct train_flags {
+  std::string transform, out;
+  double condition_noise = 0;
+  double lr = tr0n::translator_training_options().lr();
+  int64_t mixtures = 10;
+  int64_t steps = tr0n::translator_training_options().steps();
+  int64_t batch = tr0n::translator_training_options().batch_size();
+};
+
+inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) {
+  auto* cmd = app.add_subcommand("train", "Train a translator zero-shot on (z, f(G(z))) pairs");
+  add_common(cmd, common, true);
+  cmd->add_option("--condition-transform", f.transform,
+                  "How the encoder's output becomes a condition: softmax (a classifier's logits), "
+                  "l2 (an embedding compared by cosine, as CLIP), none (features as they are)")
+      ->required()
+      ->check(CLI::IsMember({"none", "softmax", "l2"}));
+  cmd->add_option("--condition-noise", f.condition_noise, "Gaussian noise std on conditions")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--mixtures", f.mixtures, "Mixture components K")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--steps", f.steps, "Training steps")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", f.batch, "Pairs per step")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", f.lr, "Adam learning rate (the mixture's scale learns 10x faster)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--out", f.out, "Where to write the translator")->required();
+  return cmd;
+}
+
+inline int run_train(const common_flags& common, const train_flags& f) {
+  const auto setup = run_setup::start(common);
+  const auto device = setup.device;
+  const auto options = tr0n::torchscript_options().device(device);
+  auto prior = cli_prior::parse(common.prior, common.latent_dim);
+  tr0n::torchscript_generator generator(common.generator, prior, options);
+  tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
+  auto opts = tr0n::mixture_translator_options(encoder.condition_dim(), common.latent_dim)
+                  .components(f.mixtures)
+                  .transform(tr0n::parse_condition_transform(f.transform));
+  if (auto b = prior.box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
+  tr0n::mixture_translator q(opts);
+  q->to(device);
+  setup.announce("train", common, "transform " + f.transform + ", " + std::to_string(f.steps) + " steps of " +
+                                      std::to_string(f.batch) + " pairs, lr " + std::to_string(f.lr));
+  auto report = tr0n::train_translator(q, generator, encoder,
+                                       tr0n::translator_training_options()
+                                           .steps(f.steps)
+                                           .batch_size(f.batch)
+                                           .lr(f.lr)
+                                           .condition_noise(f.condition_noise)
+                                           .seed(common.seed),
+                                       tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)));
+  torch::save(q, f.out);
+  std::fprintf(stderr, "wrote %s: NLL %.4f, std %.4g to %.4g (started at %.4g to %.4g), %lld steps skipped\n",
+               f.out.c_str(), report.nll(), report.std_min, report.std_max, report.initial_std_min,
+               report.initial_std_max, static_cast<long long>(report.skipped_steps));
+  for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  return 0;
+}
+
+}  // namespace tr0n_cli
