@@ -32,17 +32,14 @@ int main(int argc, char** argv) {
       [directions](const torch::Tensor& x) { return 8.0 * torch::matmul(x, directions.t()); }, classes);
 
   // q(z | c): a 4-component mixture translator, trained on (z, softmax(f(G(z)))) only.
-  tr0n::mixture_translator translator(tr0n::mixture_translator_options(classes, 2).components(4));
+  // Its conditions are class probabilities: it applies the softmax to f's logits itself.
+  tr0n::mixture_translator translator(
+      tr0n::mixture_translator_options(classes, 2).components(4).transform(tr0n::condition_transform::softmax));
   auto report = tr0n::train_translator(translator, generator, classifier,
-                                       tr0n::translator_training_options()
-                                           .steps(train_steps)
-                                           .batch_size(256)
-                                           .lr(3e-3)
-                                           .transform(tr0n::condition_transform::softmax)
-                                           .seed(1),
+                                       tr0n::translator_training_options().steps(train_steps).lr(3e-3).seed(1),
                                        tr0n::progress_bar("translator").every(100));
-  std::printf("translator NLL after %lld steps: %.3f\n", static_cast<long long>(report.steps_done),
-              report.final_loss());
+  std::printf("translator NLL after %lld steps: %.3f, std %.3f to %.3f\n", static_cast<long long>(report.steps_done),
+              report.nll(), report.std_min, report.std_max);
 
   // Sample 64 points per class: translator start, then 20 Langevin steps on the cross-entropy.
   auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);

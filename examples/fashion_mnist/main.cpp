@@ -79,8 +79,10 @@ int score_samples(Classifier& judge, const std::string& path, const std::vector<
     throw std::runtime_error(path + ": " + std::to_string(x.size(0)) + " samples do not split over " +
                              std::to_string(labels.size()) + " labels");
   const auto requested = torch::tensor(labels, torch::kLong).repeat_interleave(per);
+  const double acc = fashion::accuracy(judge, x, requested);
   const json result{{"samples", x.size(0)},
-                    {"accuracy", fashion::accuracy(judge, x, requested)},
+                    {"accuracy", acc},
+                    {"correct", std::lround(acc * static_cast<double>(x.size(0)))},
                     {"diversity", fashion::within_class_diversity(x, requested, 10)},
                     {"ok_fraction", ok.to(torch::kFloat64).mean().item<double>()}};
   std::printf("%s\n", result.dump().c_str());

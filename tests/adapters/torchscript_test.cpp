@@ -7,6 +7,7 @@
 
 #include <stb/stb_image_write.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -21,7 +22,8 @@ constexpr int64_t latent = 6, feature_dim = 12;
 
 fs::path scratch() {
   static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / "tr0n_torchscript_test";
+    // One folder per process: CTest may run the discovered cases in parallel.
+    auto d = fs::temp_directory_path() / ("tr0n_torchscript_test_" + std::to_string(::getpid()));
     fs::remove_all(d);
     fs::create_directories(d);
     return d;

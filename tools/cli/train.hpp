@@ -14,7 +14,7 @@ struct train_flags {
   std::string transform, out;
   double condition_noise = 0;
   double lr = tr0n::translator_training_options().lr();
-  int64_t mixtures = 10;
+  int64_t mixtures = 10, hidden = 0;
   int64_t steps = tr0n::translator_training_options().steps();
   int64_t batch = tr0n::translator_training_options().batch_size();
 };
@@ -31,6 +31,9 @@ inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) 
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--mixtures", f.mixtures, "Mixture components K")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--hidden", f.hidden, "Translator hidden width (0: the library's default)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--steps", f.steps, "Training steps")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--batch", f.batch, "Pairs per step")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lr", f.lr, "Adam learning rate (the mixture's scale learns 10x faster)")
@@ -49,8 +52,11 @@ inline int run_train(const common_flags& common, const train_flags& f) {
   tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
   auto opts = tr0n::mixture_translator_options(encoder.condition_dim(), common.latent_dim)
                   .components(f.mixtures)
+                  .hidden(f.hidden)
                   .transform(tr0n::parse_condition_transform(f.transform));
   if (auto b = prior.box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
+  // LibTorch initialises modules from its global generator: seed it for the initial weights.
+  if (common.seed) torch::manual_seed(*common.seed);
   tr0n::mixture_translator q(opts);
   q->to(device);
   setup.announce("train", common, "transform " + f.transform + ", " + std::to_string(f.steps) + " steps of " +

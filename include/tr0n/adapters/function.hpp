@@ -5,10 +5,13 @@
 /// pass `std::ref(x)` to share one.
 #include <tr0n/concepts/encoder.hpp>
 #include <tr0n/concepts/generator.hpp>
+#include <tr0n/concepts/tags.hpp>
 #include <tr0n/detail/check.hpp>
 
 #include <torch/types.h>
 
+#include <concepts>
+#include <cstdint>
 #include <functional>
 #include <utility>
 

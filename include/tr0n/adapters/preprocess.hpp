@@ -13,12 +13,14 @@
 /// ```
 #include <tr0n/concepts/encoder.hpp>
 #include <tr0n/concepts/generator.hpp>
+#include <tr0n/concepts/tags.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/unwrap.hpp>
 
 #include <torch/nn/functional/upsampling.h>
 #include <torch/types.h>
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 

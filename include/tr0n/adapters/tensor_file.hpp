@@ -13,6 +13,7 @@
 #include <torch/serialize.h>
 #include <torch/types.h>
 
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>

@@ -21,12 +21,15 @@
 #include <tr0n/concepts/encoder.hpp>
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/prior.hpp>
+#include <tr0n/concepts/tags.hpp>
 #include <tr0n/detail/check.hpp>
 
 #include <torch/autograd.h>
 #include <torch/script.h>
 #include <torch/types.h>
 
+#include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>

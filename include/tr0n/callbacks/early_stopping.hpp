@@ -5,6 +5,7 @@
 #include <tr0n/concepts/callback.hpp>
 #include <tr0n/detail/check.hpp>
 
+#include <cstdint>
 #include <limits>
 
 namespace tr0n {

@@ -29,6 +29,7 @@
 #include <torch/types.h>
 
 #include <concepts>
+#include <cstdint>
 
 namespace tr0n {
 namespace detail {

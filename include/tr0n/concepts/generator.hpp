@@ -27,6 +27,7 @@
 
 #include <concepts>
 #include <type_traits>
+#include <utility>
 
 namespace tr0n {
 namespace detail {

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -3,6 +3,7 @@
 // names the argument, what was received and what was expected.
 #include <torch/types.h>
 
+#include <cstdint>
 #include <exception>
 #include <sstream>
 #include <stdexcept>

@@ -7,6 +7,7 @@
 #include <torch/types.h>
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace tr0n::detail {

@@ -12,9 +12,13 @@
 /// ```
 #include <tr0n/augment/diff_augment.hpp>
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/concepts/tags.hpp>
+#include <tr0n/detail/check.hpp>
 #include <tr0n/detail/math.hpp>
 
 #include <torch/types.h>
+
+#include <cstdint>
 
 namespace tr0n {
 

@@ -4,6 +4,7 @@
 /// condition is a distribution over classes `[B, C]` (one-hot for a class, or
 /// soft) or class labels `[B]` (int64). E = -sum_k c_k log softmax(f(G(z)))_k.
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/concepts/tags.hpp>
 
 #include <torch/types.h>
 

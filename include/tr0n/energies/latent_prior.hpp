@@ -4,10 +4,12 @@
 /// term it makes Langevin dynamics target p(z) exp(-E_data); it needs a prior
 /// with a density (`PriorWithDensity`), which is checked at compile time.
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/concepts/tags.hpp>
 
 #include <torch/types.h>
 
 #include <type_traits>
+#include <utility>
 
 namespace tr0n {
 

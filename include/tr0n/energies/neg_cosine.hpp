@@ -2,6 +2,7 @@
 /// \file
 /// `neg_cosine`: CLIP-style conditioning. E = -<f(G(z))/|f(G(z))|, c/|c|>, in [-1, 1].
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/concepts/tags.hpp>
 #include <tr0n/detail/math.hpp>
 
 #include <torch/types.h>

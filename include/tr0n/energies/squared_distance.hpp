@@ -2,6 +2,7 @@
 /// \file
 /// `squared_distance`: E = ||f(G(z)) - c||^2 (weight it for beta/2).
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/concepts/tags.hpp>
 
 #include <torch/types.h>
 

@@ -8,6 +8,7 @@
 /// The operators live in namespace `tr0n`: for energy types declared in another
 /// namespace, bring them in with `using tr0n::operator*; using tr0n::operator+;`.
 #include <tr0n/concepts/energy.hpp>
+#include <tr0n/concepts/tags.hpp>
 
 #include <boost/hana/concat.hpp>
 #include <boost/hana/drop_front.hpp>

@@ -13,6 +13,7 @@
 
 #include <torch/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string_view>

@@ -28,8 +28,9 @@
 #include <torch/types.h>
 
 #include <memory>
-#include <vector>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tr0n {
 

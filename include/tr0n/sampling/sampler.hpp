@@ -30,6 +30,7 @@
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/init_policy.hpp>
 #include <tr0n/concepts/step_schedule.hpp>
+#include <tr0n/concepts/tags.hpp>
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/fit.hpp>
@@ -47,6 +48,9 @@
 #include <torch/utils.h>
 
 #include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <type_traits>
 #include <utility>

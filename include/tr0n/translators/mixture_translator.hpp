@@ -4,7 +4,8 @@
 /// whose means and weights an MLP predicts from the condition.
 ///
 /// Architecture (as in the official code): trunk `Linear(C, H)` + ReLU with
-/// `H = 4C` by default, one residual block `h + ReLU(Linear(H, H)(h))`, then
+/// `H = max(4C, 256)` by default (the official `4C` for CLIP-sized conditions;
+/// at least 256 so a 10-class condition space still gets a capable network), one residual block `h + ReLU(Linear(H, H)(h))`, then
 /// heads for `K` means (`radius * tanh(.)` when a radius bounds a box prior)
 /// and `K` mixture logits, plus one learned log standard deviation per latent
 /// dimension shared by all components and conditions, initialised to
@@ -26,6 +27,7 @@
 /// auto z = q->sample(conditions, 4);  // [4 N, 32]
 /// torch::save(q, "translator.pt");    // options are saved too, and checked on load
 /// ```
+#include <tr0n/concepts/tags.hpp>
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/conditions/transform.hpp>
 #include <tr0n/detail/check.hpp>
@@ -39,8 +41,11 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/types.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <numbers>
 #include <optional>
@@ -48,6 +53,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace tr0n {
 
@@ -61,7 +67,7 @@ struct mixture_translator_options {
   TORCH_ARG(int64_t, latent_dim);
   /// Number of mixture components `K`; 1 is a plain Gaussian.
   TORCH_ARG(int64_t, components) = 1;
-  /// Hidden width `H`; 0 means the paper's `4 * condition_dim`.
+  /// Hidden width `H`; 0 means `max(4 * condition_dim, 256)` (the paper's `4C` for CLIP-sized conditions).
   TORCH_ARG(int64_t, hidden) = 0;
   /// When > 0, means are `radius * tanh(.)`, inside a box prior's support.
   TORCH_ARG(double, radius) = 0.0;
@@ -73,7 +79,7 @@ struct mixture_translator_options {
   TORCH_ARG(condition_transform, transform) = condition_transform::none;
 
  public:
-  int64_t hidden_width() const noexcept { return hidden_ > 0 ? hidden_ : 4 * condition_dim_; }
+  int64_t hidden_width() const noexcept { return hidden_ > 0 ? hidden_ : std::max<int64_t>(4 * condition_dim_, 256); }
 
   /// Every option as a checked record, for saving; `from_record` reverses it.
   torch::Tensor to_record() const {
@@ -106,7 +112,7 @@ inline void mixture_translator_options::validate() const {
   check_size(components_, max_components, "components");
   if (hidden_ < 0 || hidden_ > max_width)
     detail::fail("mixture_translator_options: hidden: expected a value in [0, ", max_width,
-                 "] (0 = 4 * condition_dim), got ", hidden_);
+                 "] (0 = max(4 * condition_dim, 256)), got ", hidden_);
   const double h = static_cast<double>(hidden_width()), c = static_cast<double>(condition_dim_),
                d = static_cast<double>(latent_dim_), k = static_cast<double>(components_);
   if (const double n = c * h + h * h + h * k * d + h * k; n > max_parameters)
