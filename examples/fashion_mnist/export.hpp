@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 namespace fashion {
 
@@ -51,42 +52,42 @@ def forward(self, z):
   detail::save_checked(m, path, z, model->decode(z));
 }
 
-/// The auxiliary MLP classifier: images to logits `[B, 10]`.
-inline void export_mlp_classifier(mlp_classifier& model, const std::filesystem::path& path) {
-  torch::jit::Module m("fashion_mlp_classifier");
-  detail::copy_layer(m, "fc1", model->fc1);
-  detail::copy_layer(m, "fc2", model->fc2);
-  detail::copy_layer(m, "fc3", model->fc3);
-  m.define(R"(
-def forward(self, x):
-    h = torch.relu(torch.linear(x.reshape(x.size(0), 784), self.fc1_weight, self.fc1_bias))
-    h = torch.relu(torch.linear(h, self.fc2_weight, self.fc2_bias))
-    return torch.linear(h, self.fc3_weight, self.fc3_bias)
-)");
+/// A classifier `images [B, 1, 28, 28] -> logits [B, 10]` whose `layers`
+/// are copied under their names and run by the TorchScript `forward` in `source`.
+template <class Classifier, class... Layers>
+void export_classifier(Classifier& model, const char* name, const std::filesystem::path& path, const std::string& source,
+                       std::pair<const char*, Layers&>... layers) {
+  torch::jit::Module m(name);
+  (detail::copy_layer(m, layers.first, layers.second), ...);
+  m.define(source);
   torch::NoGradGuard no_grad;
   model->eval();
   auto x = torch::rand({8, 1, 28, 28});
   detail::save_checked(m, path, x, model->forward(x));
 }
 
-/// The evaluation CNN: images to logits `[B, 10]`.
+/// The auxiliary MLP classifier.
+inline void export_mlp_classifier(mlp_classifier& model, const std::filesystem::path& path) {
+  using linear = std::pair<const char*, torch::nn::Linear&>;
+  export_classifier(model, "fashion_mlp_classifier", path, R"(
+def forward(self, x):
+    h = torch.relu(torch.linear(x.reshape(x.size(0), 784), self.fc1_weight, self.fc1_bias))
+    h = torch.relu(torch.linear(h, self.fc2_weight, self.fc2_bias))
+    return torch.linear(h, self.fc3_weight, self.fc3_bias)
+)", linear{"fc1", model->fc1}, linear{"fc2", model->fc2}, linear{"fc3", model->fc3});
+}
+
+/// The evaluation CNN.
 inline void export_cnn_classifier(cnn_classifier& model, const std::filesystem::path& path) {
-  torch::jit::Module m("fashion_cnn_classifier");
-  detail::copy_layer(m, "conv1", model->conv1);
-  detail::copy_layer(m, "conv2", model->conv2);
-  detail::copy_layer(m, "fc1", model->fc1);
-  detail::copy_layer(m, "fc2", model->fc2);
-  m.define(R"(
+  using conv = std::pair<const char*, torch::nn::Conv2d&>;
+  using linear = std::pair<const char*, torch::nn::Linear&>;
+  export_classifier(model, "fashion_cnn_classifier", path, R"(
 def forward(self, x):
     h = torch.max_pool2d(torch.relu(torch.conv2d(x, self.conv1_weight, self.conv1_bias, [1, 1], [1, 1])), [2, 2])
     h = torch.max_pool2d(torch.relu(torch.conv2d(h, self.conv2_weight, self.conv2_bias, [1, 1], [1, 1])), [2, 2])
     h = torch.relu(torch.linear(h.flatten(1), self.fc1_weight, self.fc1_bias))
     return torch.linear(h, self.fc2_weight, self.fc2_bias)
-)");
-  torch::NoGradGuard no_grad;
-  model->eval();
-  auto x = torch::rand({8, 1, 28, 28});
-  detail::save_checked(m, path, x, model->forward(x));
+)", conv{"conv1", model->conv1}, conv{"conv2", model->conv2}, linear{"fc1", model->fc1}, linear{"fc2", model->fc2});
 }
 
 }  // namespace fashion

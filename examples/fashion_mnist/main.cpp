@@ -33,6 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -168,6 +169,7 @@ int main(int argc, char** argv) {
       if (!fs::exists(model_path("eval_classifier")))
         throw std::runtime_error(model_path("eval_classifier").string() + ": not found (run the job first)");
       torch::load(judge, model_path("eval_classifier").string());
+      const tr0n::thread_scope cnn(cfg.threads, tr0n::thread_workload::convolutions);
       return score_samples(judge, cfg.score, cfg.score_labels);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "fashion_mnist: %s\n", tr0n::detail::brief(e).c_str());
@@ -227,6 +229,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(cfg.seed + 1000);
   fashion::cnn_classifier judge;
   load_or_train(judge, model_path("eval_classifier"), "evaluation classifier (CNN)", [&] {
+    const tr0n::thread_scope cnn(cfg.threads, tr0n::thread_workload::convolutions);
     fashion::fit_classifier(judge, train.images, train.labels, cfg.eval_epochs, "eval classifier");
   });
   judge->eval();
@@ -261,8 +264,10 @@ int main(int argc, char** argv) {
   translator->eval();
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total_start).count();
 
-  // The real-data floor.
+  // The real-data floor. Scoring runs the CNN: its threads go to LibTorch.
   torch::NoGradGuard no_grad_outer;
+  std::optional<tr0n::thread_scope> scoring;
+  scoring.emplace(cfg.threads, tr0n::thread_workload::convolutions);
   auto features_of = [&](const torch::Tensor& images) {
     return fashion::in_batches(images, [&](const torch::Tensor& x) { return judge->features(x); });
   };
@@ -276,6 +281,8 @@ int main(int argc, char** argv) {
   std::printf("real test data: eval accuracy %.4f, aux accuracy %.4f, FD(half, half) %.3f, diversity %.3f\n",
               real["accuracy"].get<double>(), real["aux_accuracy"].get<double>(),
               real["frechet_distance"].get<double>(), real["diversity"].get<double>());
+
+  scoring.reset();
 
   // 5. Sampling: one-hot class conditions and the cross-entropy energy.
   auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
@@ -315,6 +322,7 @@ int main(int argc, char** argv) {
     run("best_of_8+T" + std::to_string(short_t), tr0n::init::best_of<8, tr0n::init::translator_sample>{}, short_t);
 
   // 6. Scores, table, JSON and images.
+  scoring.emplace(cfg.threads, tr0n::thread_workload::convolutions);
   json out_rows = json::array();
   const std::vector<std::string> labels(fashion::class_names.begin(), fashion::class_names.end());
   std::printf("\n%-18s %-18s %5s %9s %9s %9s %9s %6s %10s\n", "method", "init", "T", "eval_acc", "FD", "diversity",

@@ -15,18 +15,36 @@
 using namespace tr0n;
 using namespace tr0n_test;
 
+namespace {
+/// Prior N(0, I), G(z) = A z + b, f(x) = W x with M = W A = U diag(s) (U
+/// orthogonal), and c = f(G(z)) + N(0, s_n^2 I) through the condition noise.
+/// Then z | c ~ N(S M^T (c - W b) / s_n^2, S) with S = diag(1 / (1 + s_i^2 / s_n^2)):
+/// diagonal, so the translator's shared diagonal std can represent it exactly.
+struct linear_gaussian_problem {
+  static constexpr int64_t d = 3;
+  static constexpr double noise = 0.5;
+  torch::Tensor s = torch::tensor({1.0, 2.0, 0.5});
+  torch::Tensor u;
+  linear_generator g;
+  linear_encoder f;
+
+  linear_gaussian_problem()
+      : u((torch::manual_seed(12), std::get<0>(torch::linalg::qr(torch::randn({d, d}))))),
+        g{torch::diag(s), torch::randn({d}), standard_normal(d)},
+        f{u} {}
+
+  torch::Tensor posterior_std() const { return (1.0 / (1.0 + s.pow(2) / (noise * noise))).sqrt(); }
+};
+}  // namespace
+
 TEST_CASE("a K = 1 translator trained zero-shot recovers the linear-Gaussian posterior", "[translator][training]") {
-  // Prior N(0, I), G(z) = A z + b, f(x) = W x with M = W A = U diag(s) (U
-  // orthogonal), and c = f(G(z)) + N(0, s_n^2 I) through the condition noise.
-  // Then z | c ~ N(S M^T (c - W b) / s_n^2, S) with S = diag(1 / (1 + s_i^2 / s_n^2)):
-  // diagonal, so the translator's shared diagonal std can represent it exactly.
-  torch::manual_seed(12);
-  const int64_t d = 3;
-  const double noise = 0.5;
-  auto s = torch::tensor({1.0, 2.0, 0.5});
-  auto u = std::get<0>(torch::linalg::qr(torch::randn({d, d})));
-  linear_generator g{torch::diag(s), torch::randn({d}), standard_normal(d)};
-  linear_encoder f{u};
+  linear_gaussian_problem problem;
+  const auto d = problem.d;
+  const double noise = problem.noise;
+  auto& s = problem.s;
+  auto& u = problem.u;
+  auto& g = problem.g;
+  auto& f = problem.f;
   mixture_translator q(mixture_translator_options(d, d));
   auto report = train_translator(q, g, f,
                                  translator_training_options()
@@ -233,14 +251,12 @@ TEST_CASE("every translator option round-trips, and a corrupt options record is 
 TEST_CASE("training with default options learns the mixture's scale", "[translator][training][defaults]") {
   // The linear-Gaussian problem above (exact posterior std 0.447, 0.243, 0.707),
   // with the default learning rate, steps and batch, and only a seed and the noise set.
-  torch::manual_seed(12);
-  const int64_t d = 3;
-  const double noise = 0.5;
-  auto s = torch::tensor({1.0, 2.0, 0.5});
-  auto u = std::get<0>(torch::linalg::qr(torch::randn({d, d})));
-  linear_generator g{torch::diag(s), torch::randn({d}), standard_normal(d)};
-  linear_encoder f{u};
-  const auto exact = (1.0 / (1.0 + s.pow(2) / (noise * noise))).sqrt();
+  linear_gaussian_problem problem;
+  const auto d = problem.d;
+  const double noise = problem.noise;
+  auto& g = problem.g;
+  auto& f = problem.f;
+  const auto exact = problem.posterior_std();
 
   mixture_translator q(mixture_translator_options(d, d));
   auto report = train_translator(q, g, f, translator_training_options().condition_noise(noise).seed(2));
@@ -312,4 +328,19 @@ TEST_CASE("seeded training and sampling leave LibTorch's global stream alone", "
   torch::rand({100});
   auto r2 = s.sample(torch::zeros({2, 2}), 3);
   CHECK(torch::equal(r1.z, r2.z));
+}
+
+TEST_CASE("the official loss scale: reports stay in NLL units and training still learns", "[translator][training][parity]") {
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder f{2};
+  auto train = [&](double scale) {
+    torch::manual_seed(3);
+    mixture_translator q(mixture_translator_options(2, 2));
+    return train_translator(q, g, f, translator_training_options().steps(300).loss_scale(scale).seed(4));
+  };
+  auto plain = train(1.0), scaled = train(1e-4);
+  CHECK(scaled.losses[0].item<double>() == Approx(plain.losses[0].item<double>()));
+  // c = z: the NLL falls far below the prior's entropy (2.84 nats) either way.
+  CHECK(scaled.nll() < 0.0);
+  CHECK_THROWS_WITH(translator_training_options().loss_scale(0).validate(), Catch::Contains("loss_scale"));
 }
