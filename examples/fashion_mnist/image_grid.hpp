@@ -1,8 +1,8 @@
 #pragma once
 // A PNG grid of samples, one row per class, each row labelled with its class
 // name (text drawn with stb_easy_font, written with stb_image_write).
-#include <stb/stb_easy_font.h>
-#include <stb/stb_image_write.h>
+#include <stb_easy_font.h>
+#include <stb_image_write.h>
 #include <torch/types.h>
 
 #include <algorithm>

@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <stb/stb_image_write.h>
+#include <stb_image_write.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -6,7 +6,7 @@
 #include <tr0n/runtime/threads.hpp>
 
 #include <CLI/CLI.hpp>
-#include <stb/stb_image.h>
+#include <stb_image.h>
 #include <torch/nn/functional/upsampling.h>
 
 #include <cmath>

@@ -1,0 +1,20 @@
+# Fails unless include/tr0n/version.hpp states VERSION (project(tr0n VERSION ...)).
+#   cmake -DHEADER=include/tr0n/version.hpp -DVERSION=0.2.0 -P check_version.cmake
+# Also included by the top-level CMakeLists at configure time.
+function(tr0n_check_version header version)
+  file(STRINGS "${header}" lines REGEX "^#define TR0N_VERSION")
+  foreach(part MAJOR MINOR PATCH)
+    string(REGEX MATCH "TR0N_VERSION_${part} ([0-9]+)" _ "${lines}")
+    list(APPEND numbers "${CMAKE_MATCH_1}")
+  endforeach()
+  string(REGEX MATCH "TR0N_VERSION \"([^\"]+)\"" _ "${lines}")
+  set(text "${CMAKE_MATCH_1}")
+  list(JOIN numbers "." joined)
+  if(NOT joined STREQUAL version OR NOT text STREQUAL version)
+    message(FATAL_ERROR "${header} says ${joined} (\"${text}\") but project(tr0n VERSION) is ${version}")
+  endif()
+endfunction()
+if(CMAKE_SCRIPT_MODE_FILE)
+  tr0n_check_version("${HEADER}" "${VERSION}")
+  message(STATUS "version.hpp matches ${VERSION}")
+endif()
