@@ -9,9 +9,9 @@
 ///
 /// **Laws.** `forward` is differentiable in `x`, keeps the batch size, and
 /// returns exactly `condition_dim()` columns. A classifier returns logits; the
-/// softmax that maps them into condition space is a training option
-/// (`condition_transform::softmax`), not part of the encoder, because the
-/// cross-entropy energy wants the logits.
+/// softmax that maps them into condition space belongs to the translator's
+/// condition stage (`mixture_translator_options::transform`), not to the
+/// encoder, because the cross-entropy energy wants the logits.
 ///
 /// **Models.** Any user module that opts in; `tr0n::encoder_fn` (from
 /// `make_encoder(callable, condition_dim)`) for a plain callable.
