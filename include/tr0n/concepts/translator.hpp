@@ -62,6 +62,12 @@ struct mixture_params {
   torch::Tensor log_std;  ///< `[d]`
 };
 
+/// The mean of each row's most likely component, `[B, d]`.
+inline torch::Tensor mode_of(const mixture_params& p) {
+  auto idx = p.logits.argmax(-1).view({-1, 1, 1}).expand({p.means.size(0), 1, p.means.size(2)});
+  return p.means.gather(1, idx).squeeze(1);
+}
+
 namespace detail {
 template <class T>
 concept translator_opted_in = enable_translator<T>;

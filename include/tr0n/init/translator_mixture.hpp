@@ -21,6 +21,7 @@
 /// `sample_components = true` starts each chain from one draw of every
 /// component instead (more spread, no longer the official behaviour).
 #include <tr0n/concepts/init_policy.hpp>
+#include <tr0n/detail/math.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/random.hpp>
 
@@ -73,12 +74,7 @@ struct translator_mixture {
   torch::Tensor& aux(mixture_state& st) const { return st.logits; }
 
   void update_aux(mixture_state& st, const torch::Tensor& grad) const {
-    auto g = grad;
-    if (clip_grad > 0) {
-      auto norms = g.flatten(1).norm(2, 1).view({-1, 1, 1});
-      g = g * (clip_grad / (norms + 1e-6)).clamp_max(1.0);
-    }
-    st.logits.mutable_grad() = g;
+    st.logits.mutable_grad() = clip_grad > 0 ? detail::clip_rows(grad, clip_grad, 1e-6) : grad;
     st.adam->step();
   }
 };

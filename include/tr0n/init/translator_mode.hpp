@@ -5,6 +5,7 @@
 /// (`argmax` over mixture logits). Deterministic: every chain of one
 /// condition starts at the same point, so diversity comes only from the
 /// Langevin noise.
+#include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/init/prior.hpp>
 
@@ -22,10 +23,7 @@ struct translator_mode {
   template <class S>
   latent_state start(S& s, const torch::Tensor& c) const {
     torch::NoGradGuard no_grad;
-    auto p = detail::unwrap(s.translator()).mixture(c);
-    auto k = p.logits.argmax(-1);  // [M]
-    auto idx = k.view({-1, 1, 1}).expand({p.means.size(0), 1, p.means.size(2)});
-    return {p.means.gather(1, idx).squeeze(1)};
+    return {mode_of(detail::unwrap(s.translator()).mixture(c))};
   }
   torch::Tensor latent(const latent_state& st) const { return st.leaf; }
 };

@@ -34,6 +34,7 @@
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/fit.hpp>
+#include <tr0n/detail/math.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/energies/context.hpp>
 #include <tr0n/init/prior.hpp>
@@ -223,12 +224,9 @@ class sampler {
       // A chain whose energy or gradient is non-finite is frozen and flagged.
       auto bad = ~torch::isfinite(e_now) | ~torch::isfinite(g).flatten(1).all(1);
       failed = failed | bad;
-      const auto frozen = broadcastable(failed, g);
+      const auto frozen = detail::per_row(failed, g);
       g = torch::where(frozen, torch::zeros_like(g), g);
-      if (options_.grad_clip() > 0) {
-        auto norms = g.flatten(1).norm(2, 1);
-        g = g * broadcastable((options_.grad_clip() / (norms + 1e-12)).clamp_max(1.0), g);
-      }
+      if (options_.grad_clip() > 0) g = detail::clip_rows(g, options_.grad_clip(), 1e-12);
       if (options_.momentum() > 0) {
         velocity = velocity.defined() ? velocity.mul(options_.momentum()).add(g) : g;
         g = velocity;
@@ -242,12 +240,13 @@ class sampler {
       next = clamp_to_box(next);
       // A latent that became non-finite fails its chain too, which stays where it was.
       failed = failed | ~torch::isfinite(next).flatten(1).all(1);
-      leaf = torch::where(broadcastable(failed, next), leaf.detach(), next);
+      leaf = torch::where(detail::per_row(failed, next), leaf.detach(), next);
       if constexpr (InitPolicyWithAux<Init, decltype(state)>) {
         auto& aux = init_.aux(state);
         auto ga = grads[1].defined() ? grads[1] : torch::zeros_like(aux);
-        const auto aux_frozen = broadcastable(failed, ga);
+        const auto aux_frozen = detail::per_row(failed, ga);
         const auto before = aux.detach().clone();
+        // Zeroed, so a non-finite gradient of a failed row cannot reach an optimiser that mixes rows.
         init_.update_aux(state, torch::where(aux_frozen, torch::zeros_like(ga), ga));
         // The policy's optimiser keeps moving a frozen row by its moments: put it back.
         aux.detach().copy_(torch::where(aux_frozen, before, aux.detach()));
@@ -280,12 +279,6 @@ class sampler {
   }
 
  private:
-  static torch::Tensor broadcastable(const torch::Tensor& per_sample, const torch::Tensor& like) {
-    std::vector<int64_t> shape(static_cast<size_t>(like.dim()), 1);
-    shape[0] = per_sample.size(0);
-    return per_sample.view(shape);
-  }
-
   torch::Tensor clamp_to_box(const torch::Tensor& z) const {
     if constexpr (BoxedPrior<prior_type>) {
       if (options_.clamp_to_box()) {

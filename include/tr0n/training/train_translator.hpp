@@ -198,9 +198,8 @@ torch::Tensor scale_parameter(Q& q) {
   }
 }
 
-/// Fails when more than `fraction` of `done` steps were skipped (one host read).
-inline void check_skipped(const torch::Tensor& skipped, int64_t done, double fraction) {
-  const auto n = skipped.item<int64_t>();
+/// Fails when more than `fraction` of `done` steps were skipped.
+inline void check_skipped(int64_t n, int64_t done, double fraction) {
   if (static_cast<double>(n) > fraction * static_cast<double>(done))
     fail("train_translator: ", n, " of the first ", done, " steps had a non-finite loss (more than max_skipped_fraction = ",
          fraction, "): the generator or the encoder returns NaN or inf for some latents");
@@ -295,7 +294,8 @@ training_report train_translator(T& translator, G& generator, F& encoder,
     skipped += (~ok).to(torch::kLong);
 
     losses.push_back(detached);
-    if ((step + 1) % 100 == 0) detail::check_skipped(skipped, step + 1, options.max_skipped_fraction());
+    if ((step + 1) % 100 == 0)  // one host read every 100 steps
+      detail::check_skipped(skipped.item<int64_t>(), step + 1, options.max_skipped_fraction());
     if (detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...)) break;
   }
   q.train(false);
@@ -303,7 +303,7 @@ training_report train_translator(T& translator, G& generator, F& encoder,
   report.losses = torch::stack(losses).to(torch::kCPU, torch::kFloat64);
   report.steps_done = static_cast<int64_t>(losses.size());
   report.skipped_steps = skipped.item<int64_t>();
-  detail::check_skipped(skipped, report.steps_done, options.max_skipped_fraction());
+  detail::check_skipped(report.skipped_steps, report.steps_done, options.max_skipped_fraction());
   if (scale.defined()) {
     torch::NoGradGuard no_grad;
     auto stds = scale.exp().to(torch::kCPU, torch::kFloat64), start = initial_log_std.exp().to(torch::kCPU, torch::kFloat64);

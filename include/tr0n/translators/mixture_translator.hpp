@@ -234,11 +234,7 @@ class mixture_translator_impl : public torch::nn::Cloneable<mixture_translator_i
   }
 
   /// The mean of the most likely component per condition, `[B, d]`.
-  torch::Tensor mode(const torch::Tensor& c) {
-    auto p = mixture(c);
-    auto k = p.logits.argmax(-1);
-    return p.means.index({torch::arange(c.size(0), k.options()), k});
-  }
+  torch::Tensor mode(const torch::Tensor& c) { return mode_of(mixture(c)); }
 
   void save(torch::serialize::OutputArchive& archive) const override {
     archive.write(record_key, options.to_record(), /*is_buffer=*/true);
