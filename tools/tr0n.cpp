@@ -4,7 +4,8 @@
 //               [--prior normal|truncated:R|uniform[:LO:HI]] [--condition-noise S] [--mixtures K] [--steps N]
 //               [--batch B] [--lr LR] [--threads N] [--device D] [--seed S]
 //   tr0n sample --generator G.pt --encoder F.pt --energy cross_entropy|neg_cosine|squared --out samples.pt
-//               (--labels 0,1,.. | --conditions C.pt | --condition-image A.png [--condition-image B.png --interpolate K])
+//               (--labels 0,1,.. | --conditions C.pt | --condition-image A.png [--condition-image B.png --interpolate K]
+//                | --text-encoder T.pt --prompt "a dark sandal" [--prompt ...] [--vocabulary V.txt])
 //               [--translator q.pt] [--init prior|translator_sample|translator_mode|translator_mixture|best_of:N]
 //               [--steps T] [--step-size E] [--noise-std S] [--momentum M] [--grad-clip G] [--augment N]
 //               [--samples-per-condition n] [--threads N] [--device D] [--seed S]

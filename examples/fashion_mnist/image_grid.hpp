@@ -13,10 +13,11 @@
 namespace fashion {
 
 /// `images` [classes * per_class, 1, 28, 28] in [0, 1], condition-major; shows
-/// the first `columns` samples of each class. Returns false if writing failed.
+/// the first `columns` samples of each class, each row after its label (in a
+/// margin `label_width` pixels wide). Returns false if writing failed.
 inline bool write_grid(const std::string& path, const torch::Tensor& images, int64_t classes, int64_t per_class,
-                       int64_t columns, const std::vector<std::string>& labels) {
-  constexpr int cell = 28, pad = 2, label_width = 84;
+                       int64_t columns, const std::vector<std::string>& labels, int label_width = 84) {
+  constexpr int cell = 28, pad = 2;
   columns = std::min(columns, per_class);
   const int width = label_width + static_cast<int>(columns) * (cell + pad) + pad;
   const int height = static_cast<int>(classes) * (cell + pad) + pad;

@@ -14,11 +14,9 @@
 // later runs reuse them. Writes --out/samples.png (TR0N, one row per class),
 // samples_<method>.png, and --out/metrics.json. --score rates a samples file
 // written by `tr0n sample` with the evaluation classifier and prints JSON.
-#include "export.hpp"
-#include "idx.hpp"
 #include "image_grid.hpp"
 #include "metrics.hpp"
-#include "models.hpp"
+#include "pretrained.hpp"
 
 #include <tr0n/adapters/tensor_file.hpp>
 #include <tr0n/runtime/threads.hpp>
@@ -35,6 +33,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <tuple>
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -54,8 +53,8 @@ struct config {
   std::string score;
   std::vector<int64_t> score_labels;
   // Sizes; --quick shrinks them.
-  int64_t train_images = 60000, vae_epochs = 12, aux_epochs = 6, eval_epochs = 3, translator_steps = 4000;
-  int64_t latent_dim = 16;
+  fashion::model_sizes sizes = fashion::model_sizes::full();
+  int64_t translator_steps = 4000;
   int64_t components = 10;
   double condition_noise = 0.1;
   // Exact Langevin dynamics on E = beta * CE(f(G(z)), y) - log p(z) targets
@@ -88,19 +87,6 @@ int score_samples(Classifier& judge, const std::string& path, const std::vector<
                     {"ok_fraction", ok.to(torch::kFloat64).mean().item<double>()}};
   std::printf("%s\n", result.dump().c_str());
   return 0;
-}
-
-/// Loads `module` from `path` if it exists, else trains it with `train` and saves it.
-template <class Module, class Train>
-void load_or_train(Module& module, const fs::path& path, const std::string& what, Train&& train) {
-  if (fs::exists(path)) {
-    torch::load(module, path.string());
-    std::fprintf(stderr, "%s: loaded %s\n", what.c_str(), path.c_str());
-    return;
-  }
-  train();
-  torch::save(module, path.string());
-  std::fprintf(stderr, "%s: trained and saved to %s\n", what.c_str(), path.c_str());
 }
 
 struct method_row {
@@ -161,14 +147,13 @@ int main(int argc, char** argv) {
 
   const auto threads = tr0n::configure_threads(cfg.threads);
   std::fprintf(stderr, "fashion_mnist: %s\n", threads.describe().c_str());
-  const std::string prefix = cfg.quick ? "quick_" : "";
-  auto model_path = [&](const std::string& name) { return cfg.models_dir / (prefix + name + ".pt"); };
+  const fashion::model_cache cache{cfg.models_dir, cfg.quick ? "quick_" : ""};
   if (!cfg.score.empty()) {
     fashion::cnn_classifier judge;
     try {
-      if (!fs::exists(model_path("eval_classifier")))
-        throw std::runtime_error(model_path("eval_classifier").string() + ": not found (run the job first)");
-      torch::load(judge, model_path("eval_classifier").string());
+      if (!fs::exists(cache.path("eval_classifier")))
+        throw std::runtime_error(cache.path("eval_classifier").string() + ": not found (run the job first)");
+      torch::load(judge, cache.path("eval_classifier").string());
       const tr0n::thread_scope cnn(cfg.threads, tr0n::thread_workload::convolutions);
       return score_samples(judge, cfg.score, cfg.score_labels);
     } catch (const std::exception& e) {
@@ -177,10 +162,7 @@ int main(int argc, char** argv) {
     }
   }
   if (cfg.quick) {
-    cfg.train_images = 12000;
-    cfg.vae_epochs = 6;
-    cfg.aux_epochs = 3;
-    cfg.eval_epochs = 2;
+    cfg.sizes = fashion::model_sizes::quick();
     cfg.translator_steps = 800;
   }
   std::sort(cfg.steps.begin(), cfg.steps.end());
@@ -190,65 +172,30 @@ int main(int argc, char** argv) {
 
   fashion::split train, test;
   try {
-    train = fashion::load_split(cfg.data_dir, "train");
-    test = fashion::load_split(cfg.data_dir, "t10k");
+    std::tie(train, test) = fashion::load_splits(cfg.data_dir, cfg.sizes.train_images);
   } catch (const fashion::idx_error& e) {
     std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
     return 2;
   }
-  if (cfg.train_images < train.images.size(0)) {
-    train.images = train.images.narrow(0, 0, cfg.train_images);
-    train.labels = train.labels.narrow(0, 0, cfg.train_images);
-  }
-  fs::create_directories(cfg.models_dir);
   fs::create_directories(cfg.out);
   const auto total_start = std::chrono::steady_clock::now();
 
-  // 1. The unconditional generator: a VAE trained on images only (labels unused).
-  torch::manual_seed(cfg.seed);
-  fashion::vae vae(cfg.latent_dim);
-  load_or_train(vae, model_path("vae"), "generator (VAE, no labels)", [&] {
-    vae->train();
-    fashion::fit(vae->parameters(), train.images.size(0), cfg.vae_epochs, 128, 1e-3, "VAE",
-                 [&](const torch::Tensor& idx) { return vae->loss(train.images.index_select(0, idx)); });
-  });
-  vae->eval();
-  for (auto& p : vae->parameters()) p.requires_grad_(false);
-  fashion::vae_generator generator{vae, tr0n::standard_normal(cfg.latent_dim)};
-
-  // 2. The auxiliary classifier f (in the energy and for translator pairs).
-  torch::manual_seed(cfg.seed + 1);
-  fashion::mlp_classifier aux;
-  load_or_train(aux, model_path("aux_classifier"), "auxiliary classifier (MLP)", [&] {
-    fashion::fit_classifier(aux, train.images, train.labels, cfg.aux_epochs, "aux classifier");
-  });
-  aux->eval();
-  for (auto& p : aux->parameters()) p.requires_grad_(false);
-
-  // 3. The independent evaluation classifier (a CNN, another seed): scores only.
-  torch::manual_seed(cfg.seed + 1000);
-  fashion::cnn_classifier judge;
-  load_or_train(judge, model_path("eval_classifier"), "evaluation classifier (CNN)", [&] {
-    const tr0n::thread_scope cnn(cfg.threads, tr0n::thread_workload::convolutions);
-    fashion::fit_classifier(judge, train.images, train.labels, cfg.eval_epochs, "eval classifier");
-  });
-  judge->eval();
-
-  // TorchScript copies for the tool and Python (written once, checked against the originals).
-  auto script_path = [&](const std::string& name) { return cfg.models_dir / (prefix + name + ".ts.pt"); };
-  if (!fs::exists(script_path("generator"))) fashion::export_generator(vae, script_path("generator"));
-  if (!fs::exists(script_path("aux_classifier"))) fashion::export_mlp_classifier(aux, script_path("aux_classifier"));
-  if (!fs::exists(script_path("eval_classifier"))) fashion::export_cnn_classifier(judge, script_path("eval_classifier"));
+  // 1-3. The unconditional generator (a VAE trained on images only), the
+  // auxiliary classifier f, and the independent evaluation CNN (scores only).
+  auto models = fashion::load_pretrained(cache, train, cfg.sizes, cfg.seed, cfg.threads);
+  auto generator = models.generator();
+  auto& aux = models.aux;
+  auto& judge = models.judge;
 
   // 4. The translator, trained zero-shot on (z, softmax(f(G(z)))) pairs: no images.
   torch::manual_seed(cfg.seed + 2);
-  tr0n::mixture_translator translator(tr0n::mixture_translator_options(classes, cfg.latent_dim)
+  tr0n::mixture_translator translator(tr0n::mixture_translator_options(classes, cfg.sizes.latent_dim)
                                           .components(cfg.components)
                                           .hidden(256)
                                           .transform(tr0n::condition_transform::softmax));
   const auto translator_name = "translator_softmax_k" + std::to_string(cfg.components) + "_noise" +
                                std::to_string(static_cast<int>(std::lround(cfg.condition_noise * 1000)));
-  load_or_train(translator, model_path(translator_name), "translator (zero-shot)", [&] {
+  fashion::load_or_train(translator, cache.path(translator_name), "translator (zero-shot)", [&] {
     auto report = tr0n::train_translator(
         translator, generator, aux,
         tr0n::translator_training_options()

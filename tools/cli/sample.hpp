@@ -10,9 +10,9 @@
 namespace tr0n_cli {
 
 struct sample_flags {
-  std::string translator, conditions, energy, init, transform, out;
+  std::string translator, conditions, energy, init, transform, out, text_encoder, vocabulary;
   std::vector<int64_t> labels;
-  std::vector<std::string> images;
+  std::vector<std::string> images, prompts;
   int64_t interpolate = 0, augment = 0, steps = 10, per_condition = 1;
   // Defaults: ten small gradient steps with the official code's SGLD noise
   // (0.01). Exact Langevin noise, sqrt(2 eta), on an energy without a prior
@@ -32,8 +32,17 @@ inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f
                      ->delimiter(',')
                      ->check(CLI::NonNegativeNumber);
   auto* img = cmd->add_option("--condition-image", f.images, "Reference image(s): condition from f(image)");
-  cond->excludes(img)->excludes(labels);
-  labels->excludes(img);
+  auto* prompt = cmd->add_option("--prompt", f.prompts, "Text prompt(s): condition from the text encoder (repeatable)");
+  auto* text = cmd->add_option("--text-encoder", f.text_encoder,
+                               "TorchScript text tower: token ids [N, L] -> [N, C] (for --prompt)");
+  cmd->add_option("--vocabulary", f.vocabulary,
+                  "Vocabulary file, one word per line from id 0 (default: the text tower's own)")
+      ->needs(text);
+  prompt->needs(text);
+  text->needs(prompt);
+  cond->excludes(img)->excludes(labels)->excludes(prompt);
+  labels->excludes(img)->excludes(prompt);
+  img->excludes(prompt);
   cmd->add_option("--interpolate", f.interpolate, "With two images: K conditions along the slerp path")
       ->check(CLI::Range(int64_t{2}, int64_t{1000}));
   cmd->add_option("--condition-transform", f.transform,
@@ -95,8 +104,23 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
     if (c.scalar_type() == torch::kLong) return from_labels(c, f.conditions);
     return c.to(device, torch::kFloat32);
   }
-  if (f.images.empty()) tr0n::detail::fail("sample: give --conditions, --labels or --condition-image");
   torch::NoGradGuard no_grad;
+  if (!f.prompts.empty()) {
+    tr0n::torchscript_text_encoder text(f.text_encoder, tr0n::torchscript_options().device(device));
+    const auto tokens =
+        f.vocabulary.empty() ? text.tokenizer() : tr0n::word_tokenizer::read(f.vocabulary, text.context_length());
+    std::vector<torch::Tensor> rows;
+    for (const auto& p : f.prompts) {
+      try {
+        rows.push_back(text.encode_texts(tokens, {p}));
+      } catch (const tr0n::unknown_word_error& e) {
+        tr0n::detail::fail("--prompt: unknown word '", e.word(), "' in \"", p, "\" (not in the vocabulary of ",
+                           f.vocabulary.empty() ? f.text_encoder : f.vocabulary, ")");
+      }
+    }
+    return tr0n::features_to_conditions(transform, torch::cat(rows)).to(torch::kFloat32);
+  }
+  if (f.images.empty()) tr0n::detail::fail("sample: give --labels, --conditions, --condition-image or --prompt");
   std::vector<torch::Tensor> rows;
   for (const auto& path : f.images) rows.push_back(encoder.forward(read_image(path, generator.example_output())));
   auto features = torch::cat(rows);

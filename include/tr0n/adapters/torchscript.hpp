@@ -22,6 +22,7 @@
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/concepts/tags.hpp>
+#include <tr0n/adapters/word_tokenizer.hpp>
 #include <tr0n/detail/check.hpp>
 
 #include <torch/autograd.h>
@@ -155,13 +156,51 @@ class torchscript_encoder {
 
 /// A TorchScript text encoder `token ids [N, L] (int64) -> embeddings [N, C]`, for
 /// CLIP-style text conditions. Gradients are not needed here.
+///
+/// A tower that carries its tokenisation has the attributes `context_length`
+/// (int) and `vocabulary` (List[str], see `word_tokenizer`); the text job's
+/// small CLIP does. Then `torchscript_text_encoder(path)` reads the context
+/// length, and `tokenizer()` and `encode_texts` work without a vocabulary file.
 class torchscript_text_encoder {
  public:
   torchscript_text_encoder(const std::string& path, int64_t context_length, torchscript_options options = {})
       : path_(path), module_(detail::load_script(path, options)), options_(options), context_length_(context_length) {
-    detail::check_positive(context_length, "torchscript_text_encoder: context_length");
-    auto y = encode(torch::zeros({options.probe_batch(), context_length}, torch::kLong));
-    condition_dim_ = y.size(1);
+    init();
+  }
+
+  /// For a tower with a `context_length` attribute.
+  explicit torchscript_text_encoder(const std::string& path, torchscript_options options = {})
+      : path_(path), module_(detail::load_script(path, options)), options_(options) {
+    if (!module_.hasattr("context_length") || !module_.attr("context_length").isInt())
+      detail::load_fail(path_, "the text encoder has no int attribute 'context_length'; give the context length");
+    context_length_ = module_.attr("context_length").toInt();
+    init();
+  }
+
+  /// The tower's own tokenisation, from its `vocabulary` attribute; throws
+  /// `model_load_error` if it has none (then read a vocabulary file with
+  /// `word_tokenizer::read`).
+  word_tokenizer tokenizer() const {
+    if (!module_.hasattr("vocabulary") || !module_.attr("vocabulary").isList())
+      detail::load_fail(path_, "the text encoder has no List[str] attribute 'vocabulary'; give a vocabulary file");
+    std::vector<std::string> vocabulary;
+    for (const auto& w : module_.attr("vocabulary").toListRef()) {
+      if (!w.isString()) detail::load_fail(path_, "the text encoder's 'vocabulary' holds a non-string");
+      vocabulary.push_back(w.toStringRef());
+    }
+    try {
+      return word_tokenizer(std::move(vocabulary), context_length_);
+    } catch (const std::exception& e) {
+      detail::load_fail(path_, "the text encoder's vocabulary: ", detail::brief(e));
+    }
+  }
+
+  /// Embeddings [N, C] of `texts`, tokenised by `tokens`.
+  torch::Tensor encode_texts(const word_tokenizer& tokens, const std::vector<std::string>& texts) {
+    if (tokens.context_length() != context_length_)
+      detail::fail("torchscript_text_encoder: the tokenizer's context length ", tokens.context_length(),
+                   " is not the encoder's ", context_length_);
+    return encode(tokens.encode(texts));
   }
 
   torch::Tensor encode(const torch::Tensor& tokens) {
@@ -184,10 +223,17 @@ class torchscript_text_encoder {
   int64_t context_length() const noexcept { return context_length_; }
 
  private:
+  void init() {
+    detail::check_positive(context_length_, "torchscript_text_encoder: context_length");
+    if (context_length_ > 1'000'000) detail::load_fail(path_, "context length ", context_length_, " is implausible");
+    auto y = encode(torch::zeros({options_.probe_batch(), context_length_}, torch::kLong));
+    condition_dim_ = y.size(1);
+  }
+
   std::string path_;
   torch::jit::Module module_;
   torchscript_options options_;
-  int64_t context_length_;
+  int64_t context_length_ = 0;
   int64_t condition_dim_ = 0;
 };
 

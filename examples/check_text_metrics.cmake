@@ -1,0 +1,76 @@
+# Asserts the text job's acceptance orderings from its metrics.json:
+#  - the small CLIP's zero-shot test accuracy is at least MIN_ZERO_SHOT;
+#  - TR0N (translator start, condition noise) at its shortest T <= 20 reaches
+#    MIN_ACCURACY on class prompts, beats the prior start at the largest T, and
+#    beats the FuseDream-style baseline at the same T (equal gradient evaluations);
+#  - its attribute agreement is at least twice chance (the rate of the named
+#    value among real test images of the class).
+#   cmake -DMETRICS=out_text/metrics.json -DMIN_ZERO_SHOT=0.75 -DMIN_ACCURACY=0.85 -P check_text_metrics.cmake
+file(READ "${METRICS}" doc)
+
+# A number in [0, 10) as an integer in thousandths (CMake's math() has integers only).
+function(permille value out)
+  if(value MATCHES "e-")
+    set(${out} 0 PARENT_SCOPE)
+  elseif(value MATCHES "^([0-9])(\\.([0-9]*))?$")
+    string(SUBSTRING "${CMAKE_MATCH_3}000" 0 3 frac)
+    math(EXPR v "${CMAKE_MATCH_1} * 1000 + 1${frac} - 1000")
+    set(${out} ${v} PARENT_SCOPE)
+  else()
+    message(FATAL_ERROR "unexpected number '${value}'")
+  endif()
+endfunction()
+
+string(JSON zero_shot GET "${doc}" clip zero_shot_accuracy)
+message(STATUS "small CLIP zero-shot test accuracy ${zero_shot} (needs ${MIN_ZERO_SHOT})")
+if(zero_shot LESS MIN_ZERO_SHOT)
+  message(FATAL_ERROR "zero-shot accuracy ${zero_shot} is below ${MIN_ZERO_SHOT}")
+endif()
+
+string(JSON rows_len LENGTH "${doc}" rows)
+math(EXPR last "${rows_len} - 1")
+set(tr0n_t 1000000)
+set(prior_t -1)
+foreach(i RANGE ${last})
+  string(JSON method GET "${doc}" rows ${i} method)
+  string(JSON init GET "${doc}" rows ${i} init)
+  string(JSON steps GET "${doc}" rows ${i} steps)
+  string(JSON noise GET "${doc}" rows ${i} noise)
+  string(JSON acc GET "${doc}" rows ${i} class_accuracy)
+  string(JSON agreement GET "${doc}" rows ${i} attribute_agreement)
+  if(init STREQUAL "translator_sample" AND noise GREATER 0 AND steps GREATER 0 AND steps LESS_EQUAL 20
+     AND steps LESS tr0n_t)
+    set(tr0n_t ${steps})
+    set(tr0n_acc ${acc})
+    set(tr0n_agreement ${agreement})
+  endif()
+  if(init STREQUAL "prior" AND steps GREATER prior_t)
+    set(prior_t ${steps})
+    set(prior_acc ${acc})
+  endif()
+  if(method MATCHES "^fusedream")
+    set(fusedream_${steps}_acc ${acc})
+  endif()
+endforeach()
+if(NOT DEFINED tr0n_acc OR NOT DEFINED prior_acc OR NOT DEFINED fusedream_${tr0n_t}_acc)
+  message(FATAL_ERROR "metrics lack a TR0N row with T <= 20, a prior row, or a FuseDream row at TR0N's T")
+endif()
+message(STATUS "class prompts: TR0N T=${tr0n_t} ${tr0n_acc}; prior T=${prior_t} ${prior_acc}; "
+               "FuseDream-style T=${tr0n_t} ${fusedream_${tr0n_t}_acc}")
+if(tr0n_acc LESS MIN_ACCURACY)
+  message(FATAL_ERROR "TR0N's class accuracy ${tr0n_acc} is below ${MIN_ACCURACY}")
+endif()
+if(NOT tr0n_acc GREATER prior_acc)
+  message(FATAL_ERROR "TR0N at T=${tr0n_t} (${tr0n_acc}) does not beat the prior start at T=${prior_t} (${prior_acc})")
+endif()
+if(NOT tr0n_acc GREATER fusedream_${tr0n_t}_acc)
+  message(FATAL_ERROR "TR0N at T=${tr0n_t} does not beat the FuseDream-style baseline at equal gradient evaluations")
+endif()
+string(JSON chance GET "${doc}" real attribute_chance)
+permille(${chance} chance_pm)
+permille(${tr0n_agreement} agreement_pm)
+math(EXPR needed "2 * ${chance_pm}")
+message(STATUS "attribute prompts: TR0N agreement ${tr0n_agreement}, chance ${chance}")
+if(agreement_pm LESS needed)
+  message(FATAL_ERROR "TR0N's attribute agreement ${tr0n_agreement} is below twice chance (${chance})")
+endif()

@@ -1,0 +1,417 @@
+// The paper's text experiment, offline: a small CLIP trained here on
+// Fashion-MNIST images and captions generated from their labels and pixels;
+// a translator trained only on the CLIP image embeddings of G(z) (with
+// condition noise to bridge the modality gap) and then given *text*
+// embeddings; Langevin dynamics on the negative cosine. Compared with the
+// prior start, a FuseDream-style baseline, the translator alone, TR0N without
+// condition noise and the official hybrid start, and scored with metrics that
+// do not depend on the energy: the Fashion-MNIST job's evaluation classifier,
+// attributes recomputed from the pixels, and the Fréchet distance.
+//
+//   fashion_text [--models-dir models] [--out out_text] [--samples-per-prompt 10]
+//                [--steps 0,10,50,200] [--seed 0] [--threads N] [--quick]
+//
+// Shares the VAE and the evaluation CNN with the fashion_mnist job (same
+// cache, trained by whichever job runs first), and adds clip.pt, the
+// TorchScript towers clip_image.ts.pt and clip_text.ts.pt, the vocabulary
+// clip_vocab.txt and two translators. Writes --out/text_samples.png (TR0N,
+// one row per prompt), samples_<method>.png and --out/metrics.json.
+#include "../fashion_mnist/image_grid.hpp"
+#include "../fashion_mnist/metrics.hpp"
+#include "../fashion_mnist/pretrained.hpp"
+#include "captions.hpp"
+#include "clip.hpp"
+
+#include <tr0n/runtime/threads.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+namespace ft = fashion_text;
+
+namespace {
+
+struct config {
+  fs::path data_dir = "/usr/share/datasets/fashion-mnist";
+  fs::path models_dir = "models";
+  fs::path out = "out_text";
+  int64_t per_prompt = 10;
+  std::vector<int64_t> steps{0, 10, 50, 200};
+  std::vector<std::string> methods{"prior", "fusedream", "translator", "tr0n", "tr0n_no_noise", "hybrid"};
+  uint64_t seed = 0;
+  int threads = 0;
+  bool quick = false;
+  fashion::model_sizes sizes = fashion::model_sizes::full();
+  int64_t clip_dim = 64, clip_epochs = 8, clip_batch = 512;
+  int64_t translator_steps = 4000, components = 10;
+  // Condition noise std per dimension; negative: derived from the measured
+  // modality gap (see main).
+  double condition_noise = -1;
+  // Dynamics shared by every method (the hybrid row keeps the official ones).
+  double beta = 50, step_size = 0.01, noise_std = 0.01;
+  int64_t fusedream_candidates = 16, augment_copies = 2;
+  // The official text evaluation (scripts/run_script_eval_*.sh): the augmented
+  // cosine alone, SGLD with lr 0.1, momentum 0.99, noise 0.01, 100 iterations.
+  int64_t official_steps = 100;
+  double official_step = 0.1, official_momentum = 0.99, official_noise = 0.01, official_clip = 1.0;
+};
+
+/// One prompt: its text, class, and the attribute it names (-1: none) with its value.
+struct prompt {
+  std::string text;
+  int64_t label, attribute = -1, value = 0;
+};
+
+std::vector<prompt> make_prompts() {
+  std::vector<prompt> out;
+  for (int64_t k = 0; k < ft::classes; ++k) out.push_back({ft::caption(0, k, 0, 0), k});
+  for (int64_t k = 0; k < ft::classes; ++k)
+    for (int64_t a = 0; a < 2; ++a)
+      for (int64_t v = 1; v < 3; ++v)
+        out.push_back({ft::caption(0, k, a == 0 ? v : 0, a == 1 ? v : 0), k, a, v});
+  return out;
+}
+
+struct method_row {
+  std::string method, init;
+  int64_t steps;
+  double noise;
+  tr0n::sample_result result;
+  double seconds;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config cfg;
+  CLI::App app{"TR0N on text, offline: a small CLIP trained here, prompts become Fashion-MNIST images"};
+  app.add_option("--data-dir", cfg.data_dir, "Folder with the Fashion-MNIST IDX files")->capture_default_str();
+  app.add_option("--models-dir", cfg.models_dir, "Where trained models are cached")->capture_default_str();
+  app.add_option("--out", cfg.out, "Output folder")->capture_default_str();
+  app.add_option("--samples-per-prompt", cfg.per_prompt, "Samples per prompt for every method")
+      ->check(CLI::Range(int64_t{2}, int64_t{10000}))
+      ->capture_default_str();
+  app.add_option("--steps", cfg.steps, "Langevin step counts T to compare (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--methods", cfg.methods, "Methods: prior, fusedream, translator, tr0n, tr0n_no_noise, hybrid")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"prior", "fusedream", "translator", "tr0n", "tr0n_no_noise", "hybrid"}))
+      ->capture_default_str();
+  app.add_option("--seed", cfg.seed, "Seed for training and sampling")->capture_default_str();
+  app.add_option("--condition-noise", cfg.condition_noise,
+                 "Std of the condition noise in translator training (negative: from the measured modality gap)")
+      ->capture_default_str();
+  app.add_option("--beta", cfg.beta, "Inverse temperature of the cosine term: E = -beta cos - log p(z)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--step-size", cfg.step_size, "Langevin step size")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--noise-std", cfg.noise_std, "Langevin noise std per step")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--threads", cfg.threads, "CPU threads (0: every core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--quick", cfg.quick, "Reduced sizes, for tests (models cached under quick_* names)");
+  CLI11_PARSE(app, argc, argv);
+
+  const auto threads = tr0n::configure_threads(cfg.threads);
+  std::fprintf(stderr, "fashion_text: %s\n", threads.describe().c_str());
+  if (cfg.quick) {
+    cfg.sizes = fashion::model_sizes::quick();
+    cfg.clip_epochs = 6;
+    cfg.translator_steps = 800;
+  }
+  std::sort(cfg.steps.begin(), cfg.steps.end());
+  cfg.steps.erase(std::unique(cfg.steps.begin(), cfg.steps.end()), cfg.steps.end());
+  const std::set<std::string> methods(cfg.methods.begin(), cfg.methods.end());
+  const fashion::model_cache cache{cfg.models_dir, cfg.quick ? "quick_" : ""};
+
+  fashion::split train, test;
+  try {
+    std::tie(train, test) = fashion::load_splits(cfg.data_dir, cfg.sizes.train_images);
+  } catch (const fashion::idx_error& e) {
+    std::fprintf(stderr, "fashion_text: %s\n", e.what());
+    return 2;
+  }
+  fs::create_directories(cfg.out);
+  const auto total_start = std::chrono::steady_clock::now();
+
+  // 1. The shared generator and evaluation classifier.
+  auto models = fashion::load_pretrained(cache, train, cfg.sizes, cfg.seed, cfg.threads);
+  auto generator = models.generator();
+  auto& judge = models.judge;
+
+  // 2. Attributes from pixels; thresholds are the training images' within-class terciles.
+  const auto thresholds = ft::tercile_thresholds(ft::attribute_measures(train.images), train.labels);
+  const auto train_attributes = ft::attribute_values(ft::attribute_measures(train.images), train.labels, thresholds);
+  const auto test_attributes = ft::attribute_values(ft::attribute_measures(test.images), test.labels, thresholds);
+  const auto tokenizer = ft::tokenizer();
+  tokenizer.write((cfg.models_dir / (cache.prefix + "clip_vocab.txt")).string());
+
+  // 3. The small CLIP, trained on images and generated captions.
+  std::optional<tr0n::thread_scope> cnn_threads;
+  cnn_threads.emplace(cfg.threads, tr0n::thread_workload::convolutions);
+  torch::manual_seed(cfg.seed + 20);
+  ft::clip clip(cfg.clip_dim);
+  fashion::load_or_train(clip, cache.path("clip"), "small CLIP (image and text towers)", [&] {
+    ft::train_clip(clip, train, train_attributes, cfg.clip_epochs, cfg.clip_batch, 2e-3);
+  });
+  clip->eval();
+  for (auto& p : clip->parameters()) p.requires_grad_(false);
+  if (!fs::exists(cache.script_path("clip_image"))) ft::export_image_tower(clip->image, cache.script_path("clip_image"));
+  if (!fs::exists(cache.script_path("clip_text"))) ft::export_text_tower(clip->text, cache.script_path("clip_text"));
+
+  torch::NoGradGuard no_grad_outer;
+  auto embed_text = [&](const std::vector<std::string>& texts) { return clip->text->forward(tokenizer.encode(texts)); };
+  auto embed_images = [&](const torch::Tensor& images) {
+    return fashion::in_batches(images, [&](const torch::Tensor& x) { return clip->image->forward(x); });
+  };
+  std::vector<std::string> class_prompts;
+  for (int64_t k = 0; k < ft::classes; ++k) class_prompts.push_back(ft::caption(0, k, 0, 0));
+  const auto class_text = embed_text(class_prompts);
+  const auto test_emb = embed_images(test.images);
+  const double zero_shot =
+      (test_emb.matmul(class_text.t()).argmax(1) == test.labels).to(torch::kFloat64).mean().item<double>();
+  // The modality gap: matched image-text cosines against image-image cosines.
+  const double matched = (test_emb * class_text.index_select(0, test.labels)).sum(1).mean().item<double>();
+  auto mean_pair_cosine = [](const torch::Tensor& e) {  // mean over distinct pairs
+    const auto n = static_cast<double>(e.size(0));
+    return ((e.sum(0).pow(2).sum() - n).item<double>()) / (n * (n - 1));
+  };
+  double same_class = 0;
+  for (int64_t k = 0; k < ft::classes; ++k) same_class += mean_pair_cosine(test_emb.index({test.labels == k}));
+  same_class /= ft::classes;
+  const double all_pairs = mean_pair_cosine(test_emb);
+  const double centroid_gap = (test_emb.mean(0) - class_text.mean(0)).norm().item<double>();
+  std::printf("small CLIP: zero-shot test accuracy %.4f; cosine image-text (matched) %.3f, image-image (same class) "
+              "%.3f, image-image (all) %.3f; centroid distance %.3f\n",
+              zero_shot, matched, same_class, all_pairs, centroid_gap);
+
+  // 4. Translators on l2-normalised image embeddings of G(z): with condition
+  // noise, and without (the paper's ablation). The default noise makes a noisy
+  // condition as far from its image embedding, in cosine, as a matched text
+  // is: for D dimensions, E cos(c, c + n) = 1 / sqrt(1 + D sigma^2).
+  const double noise = cfg.condition_noise >= 0
+                           ? cfg.condition_noise
+                           : std::sqrt((1.0 / (matched * matched) - 1.0) / static_cast<double>(cfg.clip_dim));
+  ft::image_encoder encoder{clip->image};
+  auto translator_for = [&](double sigma, uint64_t seed) {
+    torch::manual_seed(seed);
+    tr0n::mixture_translator q(tr0n::mixture_translator_options(cfg.clip_dim, cfg.sizes.latent_dim)
+                                   .components(cfg.components)
+                                   .hidden(256)
+                                   .transform(tr0n::condition_transform::l2));
+    const auto name = "text_translator_l2_k" + std::to_string(cfg.components) + "_noise" +
+                      std::to_string(static_cast<int>(std::lround(sigma * 1000)));
+    fashion::load_or_train(q, cache.path(name), "translator on CLIP image embeddings, noise " + std::to_string(sigma),
+                           [&] {
+                             torch::AutoGradMode grad(true);
+                             auto report = tr0n::train_translator(
+                                 q, generator, encoder,
+                                 tr0n::translator_training_options()
+                                     .steps(cfg.translator_steps)
+                                     .batch_size(512)
+                                     .dataset_size(cfg.translator_steps * 64)
+                                     .condition_noise(sigma)
+                                     .seed(seed + 1),
+                                 tr0n::progress_bar("translator").every(std::max<int64_t>(1, cfg.translator_steps / 50)));
+                             std::fprintf(stderr, "translator: NLL %.3f, std %.3f to %.3f\n", report.nll(),
+                                          report.std_min, report.std_max);
+                             for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+                           });
+    q->eval();
+    return q;
+  };
+  auto translator = translator_for(noise, cfg.seed + 21);
+  auto translator_no_noise = translator_for(0.0, cfg.seed + 21);
+  const double models_seconds = seconds_since(total_start);
+
+  // 5. Prompts -> text embeddings -> conditions; every method samples every prompt.
+  const auto prompts = make_prompts();
+  std::vector<std::string> texts;
+  for (const auto& p : prompts) texts.push_back(p.text);
+  const auto conditions = embed_text(texts);
+  const int64_t n = cfg.per_prompt, count = static_cast<int64_t>(prompts.size());
+  const auto prompt_ids = torch::arange(count).repeat_interleave(n);
+  std::vector<int64_t> label_list, attribute_list, value_list;
+  for (const auto& p : prompts) {
+    label_list.push_back(p.label);
+    attribute_list.push_back(p.attribute);
+    value_list.push_back(p.value);
+  }
+  const auto labels = torch::tensor(label_list).index_select(0, prompt_ids);
+  const auto asked_attribute = torch::tensor(attribute_list).index_select(0, prompt_ids);
+  const auto asked_value = torch::tensor(value_list).index_select(0, prompt_ids);
+
+  using tr0n::operator*;
+  using tr0n::operator+;
+  const auto energy = cfg.beta * tr0n::neg_cosine{} + 1.0 * tr0n::latent_prior{};
+  const auto augmented =
+      cfg.beta * tr0n::augmented_neg_cosine<>{.copies = cfg.augment_copies} + 1.0 * tr0n::latent_prior{};
+  const tr0n::constant_step schedule{cfg.step_size};
+  const tr0n::fixed_noise langevin{cfg.noise_std};
+  const auto options = tr0n::sampler_options().seed(cfg.seed + 7);
+  std::vector<method_row> rows;
+  auto run = [&](std::string method, auto& q, const auto& e, auto init, int64_t steps, tr0n::sampler_options o,
+                 auto noise_policy, double trained_noise) {
+    torch::AutoGradMode grad(true);
+    tr0n::sampler s(generator, encoder, e, q, o.steps(steps), init, schedule, noise_policy);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = s.sample(conditions, n, tr0n::progress_bar(method).every(std::max<int64_t>(1, steps / 20)).show_value(false));
+    rows.push_back({std::move(method), std::string(decltype(init)::name), steps, trained_noise, std::move(r),
+                    seconds_since(start)});
+  };
+  auto label = [](const char* m, int64_t t) { return std::string(m) + "+T" + std::to_string(t); };
+  const int64_t short_t = [&] {
+    for (auto t : cfg.steps)
+      if (t > 0) return std::min<int64_t>(t, 20);
+    return int64_t{10};
+  }();
+  for (auto t : cfg.steps)
+    if (methods.count("prior")) run(label("prior", t), translator, energy, tr0n::init::prior{}, t, options, langevin, 0);
+  // FuseDream-style: the best of N prior draws by (augmented) cosine, then optimisation of the augmented cosine.
+  for (auto t : cfg.steps)
+    if (methods.count("fusedream"))
+      run(label("fusedream", t), translator, augmented,
+          tr0n::init::best_of<16, tr0n::init::prior>{.candidates = cfg.fusedream_candidates}, t, options, langevin, 0);
+  if (methods.count("translator"))
+    run("translator only", translator, energy, tr0n::init::translator_sample{}, 0, options, langevin, noise);
+  for (auto t : cfg.steps)
+    if (methods.count("tr0n") && t > 0)
+      run(label("tr0n", t), translator, energy, tr0n::init::translator_sample{}, t, options, langevin, noise);
+  if (methods.count("tr0n_no_noise")) {
+    run("translator only, no noise", translator_no_noise, energy, tr0n::init::translator_sample{}, 0, options,
+        langevin, 0);
+    run(label("tr0n no noise", short_t), translator_no_noise, energy, tr0n::init::translator_sample{}, short_t,
+        options, langevin, 0);
+  }
+  if (methods.count("hybrid")) {  // the official code's start, energy and dynamics
+    torch::AutoGradMode grad(true);
+    tr0n::sampler s(generator, encoder, tr0n::augmented_neg_cosine<>{.copies = cfg.augment_copies}, translator,
+                    tr0n::sampler_options()
+                        .steps(cfg.official_steps)
+                        .momentum(cfg.official_momentum)
+                        .grad_clip(cfg.official_clip)
+                        .seed(cfg.seed + 7),
+                    tr0n::init::translator_mixture{}, tr0n::constant_step{cfg.official_step},
+                    tr0n::fixed_noise{cfg.official_noise});
+    const auto start = std::chrono::steady_clock::now();
+    auto r = s.sample(conditions, n, tr0n::progress_bar("hybrid").every(5).show_value(false));
+    rows.push_back({label("hybrid", cfg.official_steps), "translator_mixture", cfg.official_steps, noise, std::move(r),
+                    seconds_since(start)});
+  }
+
+  // 6. Scores that do not depend on the energy, the table, JSON and images.
+  auto features_of = [&](const torch::Tensor& images) {
+    return fashion::in_batches(images, [&](const torch::Tensor& x) { return judge->features(x); });
+  };
+  const auto test_features = features_of(test.images);
+  const auto is_class_prompt = asked_attribute < 0, is_attribute_prompt = asked_attribute >= 0;
+  // Chance for an attribute prompt: how often real test images of its class have the value it names.
+  auto rate_in = [&](const torch::Tensor& values, const torch::Tensor& value_labels) {
+    double total = 0;
+    int64_t counted = 0;
+    for (const auto& p : prompts) {
+      if (p.attribute < 0) continue;
+      auto of_class = values.index({value_labels == p.label}).select(1, p.attribute);
+      if (of_class.numel() == 0) continue;
+      total += (of_class == p.value).to(torch::kFloat64).mean().item<double>();
+      ++counted;
+    }
+    return counted ? total / static_cast<double>(counted) : 0.0;
+  };
+  const double attribute_chance = rate_in(test_attributes, test.labels);
+  const json real{{"eval_accuracy", fashion::accuracy(judge, test.images, test.labels)},
+                  {"attribute_chance", attribute_chance},
+                  {"frechet_distance",
+                   fashion::frechet_distance(test_features.narrow(0, 0, test_features.size(0) / 2),
+                                             test_features.narrow(0, test_features.size(0) / 2,
+                                                                  test_features.size(0) / 2))}};
+  std::printf("real test images: eval accuracy %.4f; attribute chance (within-class tercile rate) %.3f\n",
+              real["eval_accuracy"].get<double>(), attribute_chance);
+
+  json out_rows = json::array();
+  std::printf("\n%-26s %-18s %4s %6s %9s %9s %8s %7s %9s %7s %6s %10s\n", "method", "init", "T", "noise", "class_acc",
+              "attr_agr", "attr_base", "FD", "diversity", "cosine", "grads", "s/sample");
+  for (auto& row : rows) {
+    const auto& x = row.result.x;
+    auto predicted = fashion::in_batches(x, [&](const torch::Tensor& b) { return judge->forward(b).argmax(1); });
+    auto correct = (predicted == labels).to(torch::kFloat64);
+    const double class_acc = correct.index({is_class_prompt}).mean().item<double>();
+    const double class_acc_attr = correct.index({is_attribute_prompt}).mean().item<double>();
+    const auto values = ft::attribute_values(ft::attribute_measures(x), labels, thresholds);
+    auto agree = values.gather(1, asked_attribute.clamp_min(0).unsqueeze(1)).squeeze(1) == asked_value;
+    const double agreement = agree.index({is_attribute_prompt}).to(torch::kFloat64).mean().item<double>();
+    // The same method's class-prompt samples: how often they have the value unasked.
+    const double base = rate_in(values.index({is_class_prompt}), labels.index({is_class_prompt}));
+    const double fd = fashion::frechet_distance(features_of(x), test_features);
+    const double div = fashion::within_class_diversity(x, prompt_ids, count);
+    const double cosine = (embed_images(x) * conditions.index_select(0, prompt_ids)).sum(1).mean().item<double>();
+    const double sps = row.seconds / static_cast<double>(x.size(0));
+    std::printf("%-26s %-18s %4lld %6.3f %9.4f %9.4f %8.4f %7.2f %9.3f %7.4f %6lld %10.2e\n", row.method.c_str(),
+                row.init.c_str(), static_cast<long long>(row.steps), row.noise, class_acc, agreement, base, fd, div,
+                cosine, static_cast<long long>(row.result.grad_evals), sps);
+    out_rows.push_back({{"method", row.method},
+                        {"init", row.init},
+                        {"steps", row.steps},
+                        {"noise", row.noise},
+                        {"class_accuracy", class_acc},
+                        {"class_accuracy_attribute_prompts", class_acc_attr},
+                        {"attribute_agreement", agreement},
+                        {"attribute_base_rate", base},
+                        {"frechet_distance", fd},
+                        {"diversity", div},
+                        {"clip_cosine", cosine},
+                        {"ok_fraction", row.result.ok.to(torch::kFloat64).mean().item<double>()},
+                        {"grad_evals", row.result.grad_evals},
+                        {"energy_evals", row.result.energy_evals},
+                        {"seconds_per_sample", sps}});
+    std::string file = row.method;
+    std::replace_if(file.begin(), file.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    fashion::write_grid((cfg.out / ("samples_" + file + ".png")).string(), x, count, n, 10, texts, 200);
+    if (row.init == "translator_sample" && row.steps == short_t && row.noise > 0)
+      fashion::write_grid((cfg.out / "text_samples.png").string(), x, count, n, 10, texts, 200);
+  }
+  const double total_seconds = seconds_since(total_start);
+  const json metrics{
+      {"clip",
+       {{"zero_shot_accuracy", zero_shot},
+        {"modality_gap",
+         {{"matched_image_text_cosine", matched},
+          {"image_image_cosine_same_class", same_class},
+          {"image_image_cosine_all", all_pairs},
+          {"centroid_distance", centroid_gap}}},
+        {"dim", cfg.clip_dim}}},
+      {"condition_noise", noise},
+      {"real", real},
+      {"rows", out_rows},
+      {"prompts", texts},
+      {"samples_per_prompt", n},
+      {"dynamics", {{"beta", cfg.beta}, {"step_size", cfg.step_size}, {"noise_std", cfg.noise_std}}},
+      {"quick", cfg.quick},
+      {"seconds", {{"models", models_seconds}, {"total", total_seconds}}}};
+  std::ofstream(cfg.out / "metrics.json") << metrics.dump(2) << "\n";
+  std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",
+              (cfg.out / "text_samples.png").c_str(), (cfg.out / "metrics.json").c_str(), total_seconds,
+              models_seconds);
+  return 0;
+}
