@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -47,11 +48,13 @@ inline torch::Tensor attribute_measures(const torch::Tensor& images) {
 }
 
 /// Within-class tercile thresholds of the measures: [classes, 2 measures, 2 cuts].
+/// A class without images gets NaN cuts: its images are all in the middle.
 inline torch::Tensor tercile_thresholds(const torch::Tensor& measures, const torch::Tensor& labels) {
-  auto out = torch::empty({classes, 2, 2});
+  auto out = torch::full({classes, 2, 2}, std::numeric_limits<double>::quiet_NaN());
   const auto q = torch::tensor({1.0 / 3.0, 2.0 / 3.0});
   for (int64_t k = 0; k < classes; ++k) {
     auto m = measures.index({labels == k});
+    if (m.size(0) == 0) continue;
     for (int64_t a = 0; a < 2; ++a) out[k][a] = torch::quantile(m.select(1, a), q);
   }
   return out;
@@ -86,7 +89,9 @@ inline constexpr int64_t templates = 4;
 inline std::string caption(int64_t t, int64_t k, int64_t b, int64_t s) {
   std::string words;
   auto add = [&](const char* w) {
-    if (*w) words += (words.empty() ? "" : " ") + std::string(w);
+    if (!*w) return;
+    if (!words.empty()) words += ' ';
+    words += w;
   };
   add(attribute_words[0][static_cast<size_t>(b)]);
   add(attribute_words[1][static_cast<size_t>(s)]);

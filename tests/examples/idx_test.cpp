@@ -1,6 +1,8 @@
 // The Fashion-MNIST example's IDX reader: real files, and each failure named.
 #include "../../examples/fashion_mnist/idx.hpp"
 #include "../../examples/fashion_mnist/metrics.hpp"
+#include "../../examples/fashion_text/captions.hpp"
+#include "../../examples/fashion_text/clip.hpp"
 
 #include <catch2/catch.hpp>
 #include <zlib.h>
@@ -82,4 +84,41 @@ TEST_CASE("Frechet distance and diversity have their closed forms", "[examples][
   auto images = torch::tensor({0.0, 3.0, 0.0, 4.0}).view({4, 1});
   auto labels = torch::tensor({0, 0, 1, 1});
   CHECK(fashion::within_class_diversity(images, labels, 2) == Approx(3.5));
+}
+
+TEST_CASE("the text job's captions, attributes and contrastive loss", "[examples][text]") {
+  using namespace fashion_text;
+  CHECK(caption(0, 9, 0, 0) == "a photo of an ankle boot");
+  CHECK(caption(1, 7, 2, 1) == "a picture of a dark narrow sneaker");
+  CHECK(caption(2, 0, 0, 2) == "a wide t-shirt");
+  CHECK(caption(3, 8, 1, 0) == "light bag");
+  // Every caption fits the context: the longest has context_length words.
+  const auto table = caption_table::make(tokenizer());
+  CHECK(table.tokens.size(0) == templates * 9 * classes);
+  CHECK((table.tokens.select(1, context_length - 1) != 0).any().item<bool>());
+  auto r = caption_table::rows(torch::tensor({1}), torch::tensor({7}), torch::tensor({2}), torch::tensor({1}));
+  CHECK(torch::equal(table.tokens[r.item<int64_t>()], tokenizer().encode({caption(1, 7, 2, 1)})[0]));
+
+  // Attributes: more ink is darker; a wide blob is wide. Terciles within each class.
+  auto images = torch::zeros({6, 1, 28, 28});
+  for (int64_t i = 0; i < 3; ++i) images[i].narrow(1, 9, 10).narrow(2, 9, 10).fill_(0.2 * (i + 1));  // squares
+  images[3].narrow(1, 12, 4).narrow(2, 2, 24).fill_(1);   // wide bar
+  images[4].narrow(1, 8, 12).narrow(2, 8, 12).fill_(1);   // square
+  images[5].narrow(1, 2, 24).narrow(2, 12, 4).fill_(1);   // tall bar
+  const auto labels = torch::tensor({0, 0, 0, 1, 1, 1}, torch::kLong);
+  const auto m = attribute_measures(images);
+  const auto cuts = tercile_thresholds(m, labels);
+  const auto v = attribute_values(m, labels, cuts);
+  CHECK(torch::equal(v.select(1, 0).narrow(0, 0, 3), torch::tensor({1, 0, 2}, torch::kLong)));  // light, -, dark
+  CHECK(torch::equal(v.select(1, 1).narrow(0, 3, 3), torch::tensor({2, 0, 1}, torch::kLong)));  // wide, -, narrow
+
+  // InfoNCE with repeated captions: every true pair counts as positive.
+  auto e = torch::eye(3);
+  auto img = torch::stack({e[0], e[0], e[1]}), txt = torch::stack({e[0], e[0], e[1]});
+  auto diag_only = torch::eye(3, torch::kBool);
+  auto all_true = torch::tensor({1, 1, 0, 1, 1, 0, 0, 0, 1}, torch::kBool).view({3, 3});
+  auto scale = torch::full({}, 50.0);
+  // Two identical pairs split their mass: treating the twin as a negative costs log 2.
+  CHECK(info_nce(img, txt, all_true, scale).item<double>() == Approx(0.0).margin(1e-6));
+  CHECK(info_nce(img, txt, diag_only, scale).item<double>() == Approx(2.0 / 3.0 * std::log(2.0)).epsilon(1e-4));
 }
