@@ -38,7 +38,7 @@ foreach(i RANGE ${last})
   string(JSON noise GET "${doc}" rows ${i} noise)
   string(JSON acc GET "${doc}" rows ${i} class_accuracy)
   string(JSON agreement GET "${doc}" rows ${i} attribute_agreement)
-  if(init STREQUAL "translator_sample" AND noise GREATER 0 AND steps GREATER 0 AND steps LESS_EQUAL 20
+  if(method MATCHES "^tr0n\\+T" AND steps GREATER 0 AND steps LESS_EQUAL 20
      AND steps LESS tr0n_t)
     set(tr0n_t ${steps})
     set(tr0n_acc ${acc})

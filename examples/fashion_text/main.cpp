@@ -298,6 +298,9 @@ int main(int argc, char** argv) {
   for (auto t : cfg.steps)
     if (methods.count("tr0n") && t > 0)
       run(label("tr0n", t), translator, energy, tr0n::init::translator_sample{}, t, options, langevin, noise);
+  if (methods.count("tr0n"))  // the same start and steps on the augmented cosine
+    run(label("tr0n augmented", short_t), translator, augmented, tr0n::init::translator_sample{}, short_t, options,
+        langevin, noise);
   if (methods.count("tr0n_no_noise")) {
     run("translator only, no noise", translator_no_noise, energy, tr0n::init::translator_sample{}, 0, options,
         langevin, 0);
@@ -388,7 +391,7 @@ int main(int argc, char** argv) {
     std::string file = row.method;
     std::replace_if(file.begin(), file.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
     fashion::write_grid((cfg.out / ("samples_" + file + ".png")).string(), x, count, n, 10, texts, 200);
-    if (row.init == "translator_sample" && row.steps == short_t && row.noise > 0)
+    if (row.method == label("tr0n", short_t))
       fashion::write_grid((cfg.out / "text_samples.png").string(), x, count, n, 10, texts, 200);
   }
   const double total_seconds = seconds_since(total_start);
