@@ -10,4 +10,5 @@ apt-get install -y -qq --no-install-recommends \
   catch2 libbenchmark-dev \
   zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev \
   dataset-fashion-mnist \
+  libcpp-httplib-dev chromium chromium-driver python3-selenium \
   python3-torch

@@ -10,11 +10,18 @@
 //               [--steps T] [--step-size E] [--noise-std S] [--momentum M] [--grad-clip G] [--augment N]
 //               [--samples-per-condition n] [--threads N] [--device D] [--seed S]
 //
+//   tr0n serve  --generator G.pt --encoder F.pt --energy E [--translator q.pt] [--text-encoder T.pt]
+//               [--host 127.0.0.1] [--port 8080] [--max-n 64] [--max-steps 200] [--queue 8] [--timeout 30]
+//               [--max-body BYTES] [--invert] [sampling flags as for sample]
+//
 // Models are TorchScript files; conditions and samples are tensor files that
 // Python reads and writes with torch.load / torch.save. Bad flags, missing
 // files and shape mismatches exit with status 2 and one line on stderr.
 #include "cli/sample.hpp"
 #include "cli/train.hpp"
+#ifdef TR0N_WITH_SERVE
+#include "cli/serve.hpp"
+#endif
 
 #include <cstdio>
 
@@ -25,7 +32,15 @@ int main(int argc, char** argv) {
   tr0n_cli::train_flags train;
   tr0n_cli::sample_flags sample;
   auto* train_cmd = tr0n_cli::add_train(app, common, train);
-  tr0n_cli::add_sample(app, common, sample);
+  auto* sample_cmd = tr0n_cli::add_sample(app, common, sample);
+#ifdef TR0N_WITH_SERVE
+  tr0n_cli::serve_flags serve;
+  tr0n_cli::add_serve(app, common, serve);
+#else
+  app.add_subcommand("serve", "Serve a web page and a JSON API (this build has no cpp-httplib)")
+      ->allow_extras()
+      ->callback([] { throw CLI::ValidationError("tr0n serve", "this build has no cpp-httplib (libcpp-httplib-dev)"); });
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -37,7 +52,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return *train_cmd ? tr0n_cli::run_train(common, train) : tr0n_cli::run_sample(common, sample);
+    if (*train_cmd) return tr0n_cli::run_train(common, train);
+    if (*sample_cmd) return tr0n_cli::run_sample(common, sample);
+#ifdef TR0N_WITH_SERVE
+    return tr0n_cli::run_serve(common, serve);
+#else
+    return 2;
+#endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", tr0n::detail::brief(e).c_str());
     return 2;

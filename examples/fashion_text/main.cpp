@@ -14,7 +14,8 @@
 // Shares the VAE and the evaluation CNN with the fashion_mnist job (same
 // cache, trained by whichever job runs first), and adds clip.pt, the
 // TorchScript towers clip_image.ts.pt and clip_text.ts.pt, the vocabulary
-// clip_vocab.txt and two translators. Writes --out/text_samples.png (TR0N,
+// clip_vocab.txt and two translators (the one with condition noise also as
+// text_translator.pt, for the tool and `tr0n serve`). Writes --out/text_samples.png (TR0N,
 // one row per prompt), samples_<method>.png and --out/metrics.json.
 #include "../fashion_mnist/image_grid.hpp"
 #include "../fashion_mnist/metrics.hpp"
@@ -239,6 +240,8 @@ int main(int argc, char** argv) {
                              for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
                            });
     q->eval();
+    // The translator with noise is also written under a fixed name, for the tool and `tr0n serve`.
+    if (sigma > 0) fs::copy_file(cache.path(name), cache.path("text_translator"), fs::copy_options::overwrite_existing);
     return q;
   };
   auto translator = translator_for(noise, cfg.seed + 21);

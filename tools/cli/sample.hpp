@@ -10,17 +10,11 @@
 namespace tr0n_cli {
 
 struct sample_flags {
-  std::string translator, conditions, energy, init, transform, out, text_encoder, vocabulary;
+  std::string translator, conditions, init, transform, out, text_encoder, vocabulary;
   std::vector<int64_t> labels;
   std::vector<std::string> images, prompts;
-  int64_t interpolate = 0, augment = 0, steps = 10, per_condition = 1;
-  // Defaults: ten small gradient steps with the official code's SGLD noise
-  // (0.01). Exact Langevin noise, sqrt(2 eta), on an energy without a prior
-  // term random-walks the chains and loses what the translator's start gave
-  // (measured: lower accuracy than no steps at all). On the Fashion-MNIST
-  // job's models, 10 steps of 0.01 / 0.03 / 0.05 took the evaluation accuracy
-  // of the translator's start from 0.85 to 0.907 / 0.928 / 0.932 (seed 0).
-  double step_size = 0.03, noise_std = 0.01, momentum = 0, grad_clip = 0;
+  int64_t interpolate = 0, steps = 10, per_condition = 1;
+  dynamics_flags dyn;
 };
 
 inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f) {
@@ -49,26 +43,11 @@ inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f
                   "Without a translator: how f(image) becomes a condition (none | softmax | l2); "
                   "a translator brings its own")
       ->check(CLI::IsMember({"none", "softmax", "l2"}));
-  cmd->add_option("--energy", f.energy, "cross_entropy | neg_cosine | squared")
-      ->required()
-      ->check(CLI::IsMember({"cross_entropy", "neg_cosine", "squared"}));
-  cmd->add_option("--augment", f.augment, "neg_cosine over N augmented copies (0: none)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
   cmd->add_option("--init", f.init,
                   "prior | translator_sample | translator_mode | translator_mixture | best_of:N "
                   "(default: translator_sample with a translator, else prior)");
   cmd->add_option("--steps", f.steps, "Langevin steps T")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--step-size", f.step_size, "Step size eta")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--noise-std", f.noise_std, "Langevin noise std per step (sqrt(2 * eta) is exact Langevin)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  cmd->add_option("--momentum", f.momentum, "Momentum on the gradient (official: 0.99)")
-      ->check(CLI::Range(0.0, 0.999))
-      ->capture_default_str();
-  cmd->add_option("--grad-clip", f.grad_clip, "Per-sample gradient-norm clipping (0: off; official: 1)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  add_dynamics(cmd, f.dyn);
   cmd->add_option("--samples-per-condition", f.per_condition, "Samples per condition")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -106,13 +85,11 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
   }
   torch::NoGradGuard no_grad;
   if (!f.prompts.empty()) {
-    tr0n::torchscript_text_encoder text(f.text_encoder, tr0n::torchscript_options().device(device));
-    const auto tokens =
-        f.vocabulary.empty() ? text.tokenizer() : tr0n::word_tokenizer::read(f.vocabulary, text.context_length());
+    auto text = text_tower::load(f.text_encoder, f.vocabulary, tr0n::torchscript_options().device(device));
     std::vector<torch::Tensor> rows;
     for (const auto& p : f.prompts) {
       try {
-        rows.push_back(text.encode_texts(tokens, {p}));
+        rows.push_back(text.encoder.encode_texts(text.tokens, {p}));
       } catch (const tr0n::unknown_word_error& e) {
         tr0n::detail::fail("--prompt: unknown word '", e.word(), "' in \"", p, "\" (not in the vocabulary of ",
                            f.vocabulary.empty() ? f.text_encoder : f.vocabulary, ")");
@@ -149,28 +126,21 @@ inline int run_sample(const common_flags& common, sample_flags f) {
   if (f.init.empty()) f.init = has_translator ? "translator_sample" : "prior";
   char details[256];
   std::snprintf(details, sizeof details, "init %s, %lld steps of size %g, noise %g, momentum %g", f.init.c_str(),
-                static_cast<long long>(f.steps), f.step_size, f.noise_std, f.momentum);
+                static_cast<long long>(f.steps), f.dyn.step_size, f.dyn.noise_std, f.dyn.momentum);
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
   if (f.init != "prior" && !has_translator)
     tr0n::detail::fail("--init ", f.init, ": needs --translator (only --init prior samples without one)");
 
-  std::optional<tr0n::mixture_translator> q;
+  auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, device);
   std::optional<tr0n::condition_transform> space;
   if (!f.transform.empty()) space = tr0n::parse_condition_transform(f.transform);
-  int64_t latent_dim = common.latent_dim;
-  if (has_translator) {
-    q = tr0n::load_mixture_translator(f.translator, device);
+  if (q) {
     if (space && *space != (*q)->transform())
       tr0n::detail::fail("--condition-transform ", f.transform, ": the translator was trained with ",
                          tr0n::to_string((*q)->transform()), "; leave the flag out");
     space = (*q)->transform();
-    if (latent_dim == 0) latent_dim = (*q)->latent_dim();
-    if (latent_dim != (*q)->latent_dim())
-      tr0n::detail::fail("--latent-dim ", latent_dim, " does not match the translator's latent_dim ",
-                         (*q)->latent_dim());
   }
-  if (latent_dim == 0) tr0n::detail::fail("--latent-dim: needed without a translator");
   auto prior = cli_prior::parse(common.prior, latent_dim);
   const auto options = tr0n::torchscript_options().device(device);
   tr0n::torchscript_generator generator(common.generator, prior, options);
@@ -178,10 +148,11 @@ inline int run_sample(const common_flags& common, sample_flags f) {
   const auto conditions = detail::read_flag_conditions(f, space, generator, encoder, device);
   setup.announce("sample", common, details);
 
-  const auto energy = cli_energy::parse(f.energy, f.augment);
-  const auto opts = tr0n::sampler_options().steps(f.steps).momentum(f.momentum).grad_clip(f.grad_clip).seed(common.seed);
-  const tr0n::constant_step schedule{f.step_size};
-  const tr0n::fixed_noise noise{f.noise_std};
+  const auto energy = cli_energy::parse(f.dyn.energy, f.dyn.augment);
+  const auto opts =
+      tr0n::sampler_options().steps(f.steps).momentum(f.dyn.momentum).grad_clip(f.dyn.grad_clip).seed(common.seed);
+  const tr0n::constant_step schedule{f.dyn.step_size};
+  const tr0n::fixed_noise noise{f.dyn.noise_std};
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.steps / 50)); };
   auto run = [&](auto init) {
     tr0n::sampler s(generator, encoder, energy, *q, opts, init, schedule, noise);
