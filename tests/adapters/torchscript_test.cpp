@@ -587,6 +587,24 @@ TEST_CASE("tr0n serve: the page, the API, every error class, a full queue and a 
   CHECK(server.stop(SIGTERM, 30) == 0);
 }
 
+TEST_CASE("tr0n serve: a request past --timeout is a 504, and the server carries on", "[tool][serve]") {
+  const std::string models = " --generator " + files().generator + " --encoder " + files().encoder;
+  const auto text = save_text_tower("timeout_tower", true);
+  server_process server(models + " --latent-dim 6 --text-encoder " + text +
+                        " --energy neg_cosine --max-steps 100000 --timeout 0.05 --workers 1");
+  REQUIRE(server.port() > 0);
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(60, 0);
+  auto slow = client.Post("/api/sample", R"({"prompt": "bag", "n": 64, "steps": 100000})", "application/json");
+  REQUIRE(slow);
+  CHECK(slow->status == 504);
+  CHECK(body_of(slow)["error"].get<std::string>().find("timed out") != std::string::npos);
+  auto health = client.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  CHECK(server.stop(SIGINT, 60) == 0);  // the abandoned request finishes, then the server exits
+}
+
 TEST_CASE("tr0n serve: a port in use is a clear error", "[tool][serve]") {
   httplib::Server holder;
   const int port = holder.bind_to_any_port("127.0.0.1");

@@ -167,6 +167,13 @@ class job_queue {
   bool closed_ = false;
 };
 
+/// Stops a sampling run whose request was abandoned (it timed out): its
+/// answer would go nowhere, and it must not hold a worker or a clean stop.
+struct abandon_check {
+  const std::atomic<bool>& abandoned;
+  bool on_step(const tr0n::step_info&) const { return abandoned.load(std::memory_order_relaxed); }
+};
+
 inline std::atomic<bool> stop_requested{false};
 extern "C" inline void on_stop_signal(int) { stop_requested.store(true); }
 
@@ -261,7 +268,8 @@ inline int run_serve(const common_flags& common, serve_flags f) {
   // Runs one request on the sampling thread.
   const tr0n::constant_step schedule{f.dyn.step_size};
   const tr0n::fixed_noise noise{f.dyn.noise_std};
-  auto sample = [&](const serve_detail::request& r) -> json {
+  auto sample = [&](const serve_detail::request& r, const std::atomic<bool>& abandoned) -> json {
+    const serve_detail::abandon_check check{abandoned};
     const auto start = std::chrono::steady_clock::now();
     torch::Tensor c;
     if (r.prompt) {
@@ -282,14 +290,14 @@ inline int run_serve(const common_flags& common, serve_flags f) {
     if (r.init == "prior") {
       if (q) {
         tr0n::sampler s(generator, encoder, energy, *q, opts, tr0n::init::prior{}, schedule, noise);
-        res = s.sample(c, r.n);
+        res = s.sample(c, r.n, check);
       } else {
         tr0n::sampler s(generator, encoder, energy, opts, tr0n::init::prior{}, schedule, noise);
-        res = s.sample(c, r.n);
+        res = s.sample(c, r.n, check);
       }
     } else {
       tr0n::sampler s(generator, encoder, energy, *q, opts, tr0n::init::translator_sample{}, schedule, noise);
-      res = s.sample(c, r.n);
+      res = s.sample(c, r.n, check);
     }
     json images = json::array();
     for (int64_t i = 0; i < res.x.size(0); ++i) images.push_back(serve_detail::png_data_url(res.x[i], f.invert));
@@ -326,7 +334,7 @@ inline int run_serve(const common_flags& common, serve_flags f) {
         continue;
       }
       try {
-        j->answer.set_value({200, sample(j->req)});
+        j->answer.set_value({200, sample(j->req, j->abandoned)});
       } catch (const std::exception& e) {
         j->answer.set_value({500, json{{"error", tr0n::detail::brief(e)}}});
       }
