@@ -126,7 +126,7 @@ inline int run_sample(const common_flags& common, sample_flags f) {
   if (f.init.empty()) f.init = has_translator ? "translator_sample" : "prior";
   char details[256];
   std::snprintf(details, sizeof details, "init %s, %lld steps of size %g, noise %g, momentum %g", f.init.c_str(),
-                static_cast<long long>(f.steps), f.dyn.step_size, f.dyn.noise_std, f.dyn.momentum);
+                static_cast<long long>(f.steps), f.dyn.step(), f.dyn.noise_std, f.dyn.momentum);
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
   if (f.init != "prior" && !has_translator)
@@ -151,7 +151,7 @@ inline int run_sample(const common_flags& common, sample_flags f) {
   const auto energy = cli_energy::parse(f.dyn.energy, f.dyn.augment);
   const auto opts =
       tr0n::sampler_options().steps(f.steps).momentum(f.dyn.momentum).grad_clip(f.dyn.grad_clip).seed(common.seed);
-  const tr0n::constant_step schedule{f.dyn.step_size};
+  const tr0n::constant_step schedule{f.dyn.step()};
   const tr0n::fixed_noise noise{f.dyn.noise_std};
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.steps / 50)); };
   auto run = [&](auto init) {

@@ -266,7 +266,7 @@ inline int run_serve(const common_flags& common, serve_flags f) {
   };
 
   // Runs one request on the sampling thread.
-  const tr0n::constant_step schedule{f.dyn.step_size};
+  const tr0n::constant_step schedule{f.dyn.step()};
   const tr0n::fixed_noise noise{f.dyn.noise_std};
   auto sample = [&](const serve_detail::request& r, const std::atomic<bool>& abandoned) -> json {
     const serve_detail::abandon_check check{abandoned};
@@ -413,10 +413,12 @@ inline int run_serve(const common_flags& common, serve_flags f) {
     join_workers();
     tr0n::detail::fail("serve: cannot listen on ", f.host, ":", f.port, " (in use, or not an address here)");
   }
-  char details[160];
+  char details[224];
   std::snprintf(details, sizeof details,
-                "%lld sampling workers, queue %lld, timeout %g s, at most %lld samples and %lld steps a request",
-                static_cast<long long>(f.workers), static_cast<long long>(f.queue), f.timeout,
+                "step %g, noise %g, %lld sampling workers, queue %lld, timeout %g s, at most %lld samples and %lld "
+                "steps a request",
+                f.dyn.step(), f.dyn.noise_std, static_cast<long long>(f.workers), static_cast<long long>(f.queue),
+                f.timeout,
                 static_cast<long long>(f.max_n),
                 static_cast<long long>(f.max_steps));
   setup.announce("serve", common, details);
