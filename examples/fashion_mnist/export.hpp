@@ -4,6 +4,8 @@
 // written in TorchScript, then the copy is checked against the original.
 #include "models.hpp"
 
+#include <tr0n/adapters/atomic_file.hpp>
+
 #include <torch/csrc/jit/api/module.h>
 #include <torch/script.h>
 
@@ -29,9 +31,7 @@ inline void save_checked(torch::jit::Module& m, const std::filesystem::path& pat
   auto out = m.forward({input}).toTensor();
   if (!torch::allclose(out, reference, 1e-5, 1e-5))
     throw std::runtime_error("fashion_mnist: TorchScript copy " + path.string() + " differs from the C++ model");
-  const auto tmp = path.string() + ".tmp";
-  m.save(tmp);
-  std::filesystem::rename(tmp, path);
+  tr0n::write_file_atomically(path.string(), [&](std::ostream& out) { m.save(out); });
 }
 }  // namespace detail
 

@@ -1,6 +1,8 @@
 #pragma once
 // A PNG grid of samples, one row per class, each row labelled with its class
 // name (text drawn with stb_easy_font, written with stb_image_write).
+#include <tr0n/adapters/atomic_file.hpp>
+
 #include <stb_easy_font.h>
 #include <stb_image_write.h>
 #include <torch/types.h>
@@ -46,7 +48,17 @@ inline bool write_grid(const std::string& path, const torch::Tensor& images, int
         for (int x = std::max(0, x0); x < std::min(label_width, x1); ++x) canvas[static_cast<size_t>(y * width + x)] = 0;
     }
   }
-  return stbi_write_png(path.c_str(), width, height, 1, canvas.data(), width) != 0;
+  std::string png;
+  const auto append = [](void* ctx, void* data, int size) {
+    static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  if (stbi_write_png_to_func(append, &png, width, height, 1, canvas.data(), width) == 0) return false;
+  try {
+    tr0n::write_file_atomically(path, std::string_view(png));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace fashion

@@ -308,7 +308,7 @@ int main(int argc, char** argv) {
                {"grid_rows", fashion::class_names},
                {"quick", cfg.quick},
                {"seconds", {{"models", train_seconds}, {"total", total_seconds}}}};
-  std::ofstream(cfg.out / "metrics.json") << metrics.dump(2) << "\n";
+  tr0n::write_file_atomically((cfg.out / "metrics.json").string(), metrics.dump(2) + "\n");
   std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",
               (cfg.out / "samples.png").c_str(), (cfg.out / "metrics.json").c_str(), total_seconds, train_seconds);
   return 0;

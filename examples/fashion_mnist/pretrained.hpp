@@ -8,6 +8,7 @@
 #include "idx.hpp"
 #include "models.hpp"
 
+#include <tr0n/adapters/atomic_file.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <torch/serialize.h>
@@ -34,7 +35,7 @@ struct model_cache {
 };
 
 /// Loads `module` from `path` if it exists, else trains it with `train` and
-/// saves it (to a temporary name, then renamed: a killed run leaves no half file).
+/// saves it atomically (a killed run leaves no half file to load next time).
 template <class Module, class Train>
 void load_or_train(Module& module, const std::filesystem::path& path, const std::string& what, Train&& train) {
   if (std::filesystem::exists(path)) {
@@ -43,9 +44,7 @@ void load_or_train(Module& module, const std::filesystem::path& path, const std:
     return;
   }
   train();
-  const auto tmp = path.string() + ".tmp";
-  torch::save(module, tmp);
-  std::filesystem::rename(tmp, path);
+  tr0n::write_file_atomically(path.string(), [&](std::ostream& out) { torch::save(module, out); });
   std::fprintf(stderr, "%s: trained and saved to %s\n", what.c_str(), path.c_str());
 }
 

@@ -415,7 +415,7 @@ int main(int argc, char** argv) {
       {"dynamics", {{"beta", cfg.beta}, {"step_size", cfg.step_size}, {"noise_std", cfg.noise_std}}},
       {"quick", cfg.quick},
       {"seconds", {{"models", models_seconds}, {"total", total_seconds}}}};
-  std::ofstream(cfg.out / "metrics.json") << metrics.dump(2) << "\n";
+  tr0n::write_file_atomically((cfg.out / "metrics.json").string(), metrics.dump(2) + "\n");
   std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",
               (cfg.out / "text_samples.png").c_str(), (cfg.out / "metrics.json").c_str(), total_seconds,
               models_seconds);

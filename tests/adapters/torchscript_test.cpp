@@ -615,3 +615,39 @@ TEST_CASE("tr0n serve: a port in use is a clear error", "[tool][serve]") {
   CHECK(tool_stderr().find("cannot listen") != std::string::npos);
 }
 #endif
+
+TEST_CASE("an atomic write killed midway leaves the old file whole", "[files][faults]") {
+  const auto path = (scratch() / "atomic.bin").string();
+  const size_t size = size_t{16} << 20;
+  // Allocated before fork: the child must not call malloc (another thread may hold its lock).
+  const std::string a(size, 'A'), b(size, 'B');
+  write_file_atomically(path, std::string_view(a));
+  for (int round = 0; round < 6; ++round) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      for (int i = 0;; ++i) write_file_atomically(path, std::string_view(i % 2 ? a : b));  // until killed
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + 23 * round));
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    const auto bytes = read_bytes(path);
+    INFO("round " << round);
+    REQUIRE(bytes.size() == size);
+    const bool all_a = std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 'A'; });
+    const bool all_b = std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 'B'; });
+    CHECK((all_a || all_b));
+  }
+  // Errors name the file and the reason; nothing is left behind.
+  const auto missing = (scratch() / "absent_dir" / "x.bin").string();
+  CHECK_THROWS_WITH(write_file_atomically(missing, std::string_view("x")),
+                    Catch::Contains("absent_dir/x.bin") && Catch::Contains("temporary file"));
+  const auto into_dir = scratch() / "a_folder";
+  fs::create_directories(into_dir / "inside");
+  CHECK_THROWS_WITH(write_file_atomically(into_dir.string(), std::string_view("x")),
+                    Catch::Contains("cannot replace"));
+  size_t left = 0;
+  for (const auto& e : fs::directory_iterator(scratch()))
+    if (e.path().filename().string().rfind(".a_folder.tmp-", 0) == 0) ++left;
+  CHECK(left == 0);
+}

@@ -69,7 +69,7 @@ inline int run_train(const common_flags& common, const train_flags& f) {
                                            .condition_noise(f.condition_noise)
                                            .seed(common.seed),
                                        tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)));
-  torch::save(q, f.out);
+  tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });
   std::fprintf(stderr, "wrote %s: NLL %.4f, std %.4g to %.4g (started at %.4g to %.4g), %lld steps skipped\n",
                f.out.c_str(), report.nll(), report.std_min, report.std_max, report.initial_std_min,
                report.initial_std_max, static_cast<long long>(report.skipped_steps));

@@ -7,6 +7,7 @@
 ///  - Samples: a dict `{"z": [M, d], "x": G(z), "energy": [M], "ok": bool [M]}`,
 ///    plus `"conditions": [N, C]` (the conditions as the sampler received them,
 ///    after any image or label conversion) when given.
+#include <tr0n/adapters/atomic_file.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/sampling/sampler.hpp>
 
@@ -42,10 +43,9 @@ inline torch::Tensor read_tensor_file(const std::string& path) {
   return value.toTensor();
 }
 
+/// Writes `bytes` to `path` atomically (see `write_file_atomically`).
 inline void write_bytes(const std::string& path, const std::vector<char>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) detail::fail(path, ": cannot be written");
+  write_file_atomically(path, bytes);
 }
 
 inline void write_tensor_file(const std::string& path, const torch::Tensor& t) {

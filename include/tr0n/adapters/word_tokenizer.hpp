@@ -21,6 +21,7 @@
 /// ids = [m.vocabulary.index(w) for w in words] + [0] * (m.context_length - len(words))
 /// embedding = m(torch.tensor([ids]))
 /// ```
+#include <tr0n/adapters/atomic_file.hpp>
 #include <tr0n/detail/check.hpp>
 
 #include <torch/types.h>
@@ -80,11 +81,16 @@ class word_tokenizer {
     return word_tokenizer(std::move(vocabulary), context_length);
   }
 
-  /// Writes the vocabulary in the format `read` takes; false if writing failed.
+  /// Writes the vocabulary in the format `read` takes, atomically; false if writing failed.
   bool write(const std::string& path) const {
-    std::ofstream out(path);
-    for (const auto& w : vocabulary_) out << w << '\n';
-    return static_cast<bool>(out.flush());
+    std::string text;
+    for (const auto& w : vocabulary_) text += w + '\n';
+    try {
+      write_file_atomically(path, std::string_view(text));
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
   }
 
   /// The words of `text` (rules 1 and 2).
