@@ -4,6 +4,7 @@
 #include <tr0n/adapters/torchscript.hpp>
 
 #include <catch2/catch.hpp>
+#include <torch/cuda.h>
 #include <torch/nn/functional/normalization.h>
 
 #include <stb_image_write.h>
@@ -189,6 +190,28 @@ TEST_CASE("tensor files round-trip conditions and samples", "[adapters][files]")
   write_tensor_file(path, torch::zeros({2, 2, 2}));
   CHECK_THROWS_WITH(read_conditions(path), Catch::Contains("conditions.pt") && Catch::Contains("[N, C]"));
   CHECK_THROWS_WITH(read_conditions((scratch() / "nope.pt").string()), Catch::Contains("not found"));
+  // A file holding a dict is a torch.save file, just not one tensor: say so.
+  const auto samples = (scratch() / "dict.pt").string();
+  sample_result r;
+  r.z = r.x = torch::zeros({1, 2});
+  r.energy = torch::zeros({1});
+  r.ok = torch::ones({1}, torch::kBool);
+  write_samples(samples, r);
+  CHECK_THROWS_WITH(read_conditions(samples), Catch::Contains("dict.pt: holds a dict, expected one tensor"));
+}
+
+TEST_CASE("the tr0n tool: a --device this build cannot use is one clear line", "[tool][faults]") {
+  const std::string sample = "sample --generator " + files().generator + " --encoder " + files().encoder +
+                             " --latent-dim 6 --labels 1 --energy cross_entropy --out " +
+                             (scratch() / "device.pt").string() + " --device ";
+  CHECK(run_tool(sample + "gpu") == 2);
+  CHECK(tool_stderr() == "tr0n: --device gpu: not a device (cpu, cuda, cuda:1, ...)\n");
+  CHECK(run_tool(sample + "mps") == 2);
+  CHECK(tool_stderr().find("--device mps: only cpu and cuda") != std::string::npos);
+  if (!torch::cuda::is_available()) {
+    CHECK(run_tool(sample + "cuda:0") == 2);
+    CHECK(tool_stderr() == "tr0n: --device cuda:0: this LibTorch build has no CUDA support, or no GPU is visible\n");
+  }
 }
 
 TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", "[tool]") {

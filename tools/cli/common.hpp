@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <stb_image.h>
+#include <torch/cuda.h>
 #include <torch/nn/functional/upsampling.h>
 
 #include <cmath>
@@ -222,7 +223,26 @@ struct run_setup {
   torch::Device device;
   tr0n::thread_config threads;
 
-  static run_setup start(const common_flags& f) { return {torch::Device(f.device), tr0n::configure_threads(f.threads)}; }
+  static run_setup start(const common_flags& f) { return {parse_device(f.device), tr0n::configure_threads(f.threads)}; }
+
+  /// `--device`, checked against this LibTorch build and machine.
+  static torch::Device parse_device(const std::string& s) {
+    std::optional<torch::Device> d;
+    try {
+      d.emplace(s);
+    } catch (const std::exception&) {
+      tr0n::detail::fail("--device ", s, ": not a device (cpu, cuda, cuda:1, ...)");
+    }
+    if (d->is_cuda()) {
+      if (!torch::cuda::is_available())
+        tr0n::detail::fail("--device ", s, ": this LibTorch build has no CUDA support, or no GPU is visible");
+      if (d->has_index() && d->index() >= static_cast<int>(torch::cuda::device_count()))
+        tr0n::detail::fail("--device ", s, ": there are only ", torch::cuda::device_count(), " CUDA devices");
+    } else if (!d->is_cpu()) {
+      tr0n::detail::fail("--device ", s, ": only cpu and cuda devices are supported");
+    }
+    return *d;
+  }
 
   void announce(const char* command, const common_flags& f, const std::string& details) const {
     std::fprintf(stderr, "tr0n %s: device %s, %s, seed %s%s%s\n", command, device.str().c_str(),

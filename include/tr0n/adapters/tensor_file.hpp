@@ -11,6 +11,7 @@
 #include <tr0n/detail/check.hpp>
 #include <tr0n/sampling/sampler.hpp>
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/serialize.h>
 #include <torch/types.h>
 
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,32 @@ inline std::vector<char> read_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+namespace detail {
+/// What the pickle in a `torch.save` zip archive holds at its top level, from
+/// its first opcode after the protocol header: "a dict", "a list", "a tuple",
+/// or empty when unknown (or not such an archive).
+inline std::string pickled_kind(const std::vector<char>& bytes) {
+  try {
+    std::istringstream in(std::string(bytes.data(), bytes.size()));
+    caffe2::serialize::PyTorchStreamReader reader(&in);
+    if (!reader.hasRecord("data.pkl")) return {};
+    auto [data, size] = reader.getRecord("data.pkl");
+    const auto* p = static_cast<const unsigned char*>(data.get());
+    size_t i = 0;
+    if (size >= 2 && p[0] == 0x80) i = 2;  // PROTO n
+    if (i >= size) return {};
+    switch (p[i]) {
+      case '}': return "a dict";
+      case ']': return "a list";
+      case '(': case ')': case 0x85: case 0x86: case 0x87: return "a tuple";
+      default: return {};
+    }
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+}  // namespace detail
+
 /// The tensor stored in a file written by `torch.save(t, path)` (or `write_tensor_file`).
 inline torch::Tensor read_tensor_file(const std::string& path) {
   const auto bytes = read_bytes(path);
@@ -37,9 +65,19 @@ inline torch::Tensor read_tensor_file(const std::string& path) {
   try {
     value = torch::pickle_load(bytes);
   } catch (const std::exception& e) {
+    // Python's torch.save of a container is a valid file that LibTorch's
+    // unpickler cannot always read: say what it holds, not that it is foreign.
+    if (const auto kind = detail::pickled_kind(bytes); !kind.empty())
+      detail::fail(path, ": holds ", kind, ", expected one tensor (save it with torch.save(tensor, path))");
     detail::fail(path, ": not a tensor file written by torch.save: ", detail::brief(e));
   }
-  if (!value.isTensor()) detail::fail(path, ": expected one tensor, got ", value.tagKind());
+  if (!value.isTensor()) {
+    const auto kind = value.isGenericDict() ? std::string("a dict")
+                      : value.isList()      ? std::string("a list")
+                      : value.isTuple()     ? std::string("a tuple")
+                                            : std::string(value.tagKind());
+    detail::fail(path, ": holds ", kind, ", expected one tensor (save it with torch.save(tensor, path))");
+  }
   return value.toTensor();
 }
 
