@@ -162,8 +162,9 @@ int main(int argc, char** argv) {
   auto& judge = models.judge;
 
   // 2. Attributes from pixels; thresholds are the training images' within-class terciles.
-  const auto thresholds = ft::tercile_thresholds(ft::attribute_measures(train.images), train.labels);
-  const auto train_attributes = ft::attribute_values(ft::attribute_measures(train.images), train.labels, thresholds);
+  const auto train_measures = ft::attribute_measures(train.images);
+  const auto thresholds = ft::tercile_thresholds(train_measures, train.labels);
+  const auto train_attributes = ft::attribute_values(train_measures, train.labels, thresholds);
   const auto test_attributes = ft::attribute_values(ft::attribute_measures(test.images), test.labels, thresholds);
   const auto tokenizer = ft::tokenizer();
   tokenizer.write((cfg.models_dir / (cache.prefix + "clip_vocab.txt")).string());
@@ -275,9 +276,9 @@ int main(int argc, char** argv) {
   const auto options = tr0n::sampler_options().seed(cfg.seed + 7);
   std::vector<method_row> rows;
   auto run = [&](std::string method, auto& q, const auto& e, auto init, int64_t steps, tr0n::sampler_options o,
-                 auto noise_policy, double trained_noise) {
+                 auto step_schedule, auto noise_policy, double trained_noise) {
     torch::AutoGradMode grad(true);
-    tr0n::sampler s(generator, encoder, e, q, o.steps(steps), init, schedule, noise_policy);
+    tr0n::sampler s(generator, encoder, e, q, o.steps(steps), init, step_schedule, noise_policy);
     const auto start = std::chrono::steady_clock::now();
     auto r = s.sample(conditions, n, tr0n::progress_bar(method).every(std::max<int64_t>(1, steps / 20)).show_value(false));
     rows.push_back({std::move(method), std::string(decltype(init)::name), steps, trained_noise, std::move(r),
@@ -290,41 +291,33 @@ int main(int argc, char** argv) {
     return int64_t{10};
   }();
   for (auto t : cfg.steps)
-    if (methods.count("prior")) run(label("prior", t), translator, energy, tr0n::init::prior{}, t, options, langevin, 0);
+    if (methods.count("prior"))
+      run(label("prior", t), translator, energy, tr0n::init::prior{}, t, options, schedule, langevin, 0);
   // FuseDream-style: the best of N prior draws by (augmented) cosine, then optimisation of the augmented cosine.
   for (auto t : cfg.steps)
     if (methods.count("fusedream"))
       run(label("fusedream", t), translator, augmented,
-          tr0n::init::best_of<16, tr0n::init::prior>{.candidates = cfg.fusedream_candidates}, t, options, langevin, 0);
+          tr0n::init::best_of<16, tr0n::init::prior>{.candidates = cfg.fusedream_candidates}, t, options, schedule,
+          langevin, 0);
   if (methods.count("translator"))
-    run("translator only", translator, energy, tr0n::init::translator_sample{}, 0, options, langevin, noise);
+    run("translator only", translator, energy, tr0n::init::translator_sample{}, 0, options, schedule, langevin, noise);
   for (auto t : cfg.steps)
     if (methods.count("tr0n") && t > 0)
-      run(label("tr0n", t), translator, energy, tr0n::init::translator_sample{}, t, options, langevin, noise);
+      run(label("tr0n", t), translator, energy, tr0n::init::translator_sample{}, t, options, schedule, langevin, noise);
   if (methods.count("tr0n"))  // the same start and steps on the augmented cosine
     run(label("tr0n augmented", short_t), translator, augmented, tr0n::init::translator_sample{}, short_t, options,
-        langevin, noise);
+        schedule, langevin, noise);
   if (methods.count("tr0n_no_noise")) {
     run("translator only, no noise", translator_no_noise, energy, tr0n::init::translator_sample{}, 0, options,
-        langevin, 0);
+        schedule, langevin, 0);
     run(label("tr0n no noise", short_t), translator_no_noise, energy, tr0n::init::translator_sample{}, short_t,
-        options, langevin, 0);
+        options, schedule, langevin, 0);
   }
-  if (methods.count("hybrid")) {  // the official code's start, energy and dynamics
-    torch::AutoGradMode grad(true);
-    tr0n::sampler s(generator, encoder, tr0n::augmented_neg_cosine<>{.copies = cfg.augment_copies}, translator,
-                    tr0n::sampler_options()
-                        .steps(cfg.official_steps)
-                        .momentum(cfg.official_momentum)
-                        .grad_clip(cfg.official_clip)
-                        .seed(cfg.seed + 7),
-                    tr0n::init::translator_mixture{}, tr0n::constant_step{cfg.official_step},
-                    tr0n::fixed_noise{cfg.official_noise});
-    const auto start = std::chrono::steady_clock::now();
-    auto r = s.sample(conditions, n, tr0n::progress_bar("hybrid").every(5).show_value(false));
-    rows.push_back({label("hybrid", cfg.official_steps), "translator_mixture", cfg.official_steps, noise, std::move(r),
-                    seconds_since(start)});
-  }
+  if (methods.count("hybrid"))  // the official code's start, energy and dynamics
+    run(label("hybrid", cfg.official_steps), translator, tr0n::augmented_neg_cosine<>{.copies = cfg.augment_copies},
+        tr0n::init::translator_mixture{}, cfg.official_steps,
+        tr0n::sampler_options().momentum(cfg.official_momentum).grad_clip(cfg.official_clip).seed(cfg.seed + 7),
+        tr0n::constant_step{cfg.official_step}, tr0n::fixed_noise{cfg.official_noise}, noise);
 
   // 6. Scores that do not depend on the energy, the table, JSON and images.
   auto features_of = [&](const torch::Tensor& images) {

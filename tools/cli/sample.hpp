@@ -86,16 +86,14 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
   torch::NoGradGuard no_grad;
   if (!f.prompts.empty()) {
     auto text = text_tower::load(f.text_encoder, f.vocabulary, tr0n::torchscript_options().device(device));
-    std::vector<torch::Tensor> rows;
-    for (const auto& p : f.prompts) {
-      try {
-        rows.push_back(text.encoder.encode_texts(text.tokens, {p}));
-      } catch (const tr0n::unknown_word_error& e) {
-        tr0n::detail::fail("--prompt: unknown word '", e.word(), "' in \"", p, "\" (not in the vocabulary of ",
-                           f.vocabulary.empty() ? f.text_encoder : f.vocabulary, ")");
-      }
+    torch::Tensor embeddings;
+    try {
+      embeddings = text.encoder.encode_texts(text.tokens, f.prompts);
+    } catch (const tr0n::unknown_word_error& e) {
+      tr0n::detail::fail("--prompt: unknown word '", e.word(), "' in \"", e.text(), "\" (not in the vocabulary of ",
+                         f.vocabulary.empty() ? f.text_encoder : f.vocabulary, ")");
     }
-    return tr0n::features_to_conditions(transform, torch::cat(rows)).to(torch::kFloat32);
+    return tr0n::features_to_conditions(transform, embeddings).to(torch::kFloat32);
   }
   if (f.images.empty()) tr0n::detail::fail("sample: give --labels, --conditions, --condition-image or --prompt");
   std::vector<torch::Tensor> rows;

@@ -116,6 +116,7 @@ inline std::string png_data_url(const torch::Tensor& image, bool invert) {
 /// A validated request: one condition, n samples.
 struct request {
   std::optional<std::string> prompt;
+  torch::Tensor tokens;  ///< the prompt's token ids [1, L], checked at parse
   std::vector<float> condition;
   int64_t n = 8, steps = 10;
   std::string init;
@@ -245,7 +246,7 @@ inline int run_serve(const common_flags& common, serve_flags f) {
       if (!text) throw http_error(400, "prompt: this server has no text encoder; send \"conditions\"");
       const auto p = doc["prompt"].get<std::string>();
       try {
-        (void)text->tokens.ids(p);
+        r.tokens = text->tokens.encode({p});
       } catch (const tr0n::unknown_word_error& e) {
         throw http_error(400, "unknown word '" + e.word() + "' (not in the vocabulary)");
       } catch (const std::exception& e) {
@@ -273,8 +274,7 @@ inline int run_serve(const common_flags& common, serve_flags f) {
     const auto start = std::chrono::steady_clock::now();
     torch::Tensor c;
     if (r.prompt) {
-      c = tr0n::features_to_conditions(space.value_or(tr0n::condition_transform::none),
-                                       text->encoder.encode_texts(text->tokens, {*r.prompt}))
+      c = tr0n::features_to_conditions(space.value_or(tr0n::condition_transform::none), text->encoder.encode(r.tokens))
               .to(torch::kFloat32);
     } else {
       c = torch::tensor(r.condition).view({1, condition_dim}).to(device);
@@ -287,14 +287,9 @@ inline int run_serve(const common_flags& common, serve_flags f) {
                     .seed(r.seed)
                     .record_trace(true);
     tr0n::sample_result res;
-    if (r.init == "prior") {
-      if (q) {
-        tr0n::sampler s(generator, encoder, energy, *q, opts, tr0n::init::prior{}, schedule, noise);
-        res = s.sample(c, r.n, check);
-      } else {
-        tr0n::sampler s(generator, encoder, energy, opts, tr0n::init::prior{}, schedule, noise);
-        res = s.sample(c, r.n, check);
-      }
+    if (r.init == "prior") {  // the prior start needs no translator, with or without one loaded
+      tr0n::sampler s(generator, encoder, energy, opts, tr0n::init::prior{}, schedule, noise);
+      res = s.sample(c, r.n, check);
     } else {
       tr0n::sampler s(generator, encoder, energy, *q, opts, tr0n::init::translator_sample{}, schedule, noise);
       res = s.sample(c, r.n, check);
@@ -305,16 +300,12 @@ inline int run_serve(const common_flags& common, serve_flags f) {
       auto v = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
       return std::vector<double>(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
     };
-    auto ok = res.ok.to(torch::kCPU);
-    std::vector<bool> ok_list;
-    for (int64_t i = 0; i < ok.numel(); ++i) ok_list.push_back(ok[i].item<bool>());
-    auto finite_mean = [&](const torch::Tensor& row) {  // failed chains do not count
-      auto good = torch::isfinite(row) & ok.to(row.device());
-      return good.any().item<bool>() ? row.index({good}).mean() : torch::full({}, NAN);
-    };
-    std::vector<double> trace;
-    for (int64_t t = 0; t < res.trace.size(0); ++t) trace.push_back(finite_mean(res.trace[t]).item<double>());
-    json out{{"images", images}, {"energy", to_list(res.energy)}, {"ok", ok_list}, {"trace", trace},
+    const auto ok = res.ok.to(torch::kCPU);
+    std::vector<bool> ok_list(ok.data_ptr<bool>(), ok.data_ptr<bool>() + ok.numel());
+    // Mean energy per step over the chains that stayed finite; NaN (null) where none did.
+    const auto good = torch::isfinite(res.trace) & res.ok.unsqueeze(0);
+    const auto trace = torch::where(good, res.trace, torch::zeros_like(res.trace)).sum(1) / good.sum(1);
+    json out{{"images", images}, {"energy", to_list(res.energy)}, {"ok", ok_list}, {"trace", to_list(trace)},
              {"init", r.init}, {"steps", steps}, {"n", r.n}, {"seed", r.seed},
              {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
     if (r.prompt) out["prompt"] = *r.prompt;

@@ -37,17 +37,21 @@
 
 namespace tr0n {
 
-/// A word that is not in the vocabulary; `word()` is the word, lower-cased.
+/// A word that is not in the vocabulary; `word()` is the word, lower-cased,
+/// and `text()` the text it came from.
 class unknown_word_error : public std::invalid_argument {
  public:
   unknown_word_error(std::string word, std::string_view text)
       : std::invalid_argument("tr0n: unknown word '" + word + "' in \"" + std::string(text) +
                               "\" (not in the text encoder's vocabulary)"),
-        word_(std::move(word)) {}
+        word_(std::move(word)),
+        text_(text) {}
   const std::string& word() const noexcept { return word_; }
+  /// The text the word came from.
+  const std::string& text() const noexcept { return text_; }
 
  private:
-  std::string word_;
+  std::string word_, text_;
 };
 
 class word_tokenizer {
