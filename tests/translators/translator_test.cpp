@@ -344,3 +344,98 @@ TEST_CASE("the official loss scale: reports stay in NLL units and training still
   CHECK(scaled.nll() < 0.0);
   CHECK_THROWS_WITH(translator_training_options().loss_scale(0).validate(), Catch::Contains("loss_scale"));
 }
+
+namespace {
+/// Throws at a chosen step: a crash in the middle of a run.
+struct crash_at {
+  int64_t step;
+  void on_step(const step_info& info) const {
+    if (info.step == step) throw std::runtime_error("crash");
+  }
+};
+}  // namespace
+
+TEST_CASE("training killed and resumed from its checkpoint ends bitwise where the uninterrupted run does",
+          "[translator][training][checkpoint][faults]") {
+  auto g = make_generator([](const torch::Tensor& z) { return z.tanh(); }, standard_normal(2));
+  identity_encoder f{2};
+  auto dir = std::filesystem::temp_directory_path() / "tr0n_test_checkpoint";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto a = (dir / "a.ckpt").string(), b = (dir / "b.ckpt").string();
+  // Fresh pairs, and a synthetic set whose epochs wrap inside a batch; both
+  // with condition noise, so the random stream is part of what must resume.
+  const int64_t set_size = GENERATE(0, 40);
+  INFO("dataset_size " << set_size);
+  auto options = translator_training_options().steps(30).batch_size(16).seed(3).condition_noise(0.1)
+                     .dataset_size(set_size).checkpoint_every(10);
+
+  torch::manual_seed(5);  // both runs start from the same weights
+  mixture_translator whole(mixture_translator_options(2, 2).components(3));
+  auto full = train_translator(whole, g, f, translator_training_options(options).checkpoint_path(a));
+
+  torch::manual_seed(5);
+  mixture_translator killed(mixture_translator_options(2, 2).components(3));
+  CHECK_THROWS_WITH(train_translator(killed, g, f, translator_training_options(options).checkpoint_path(b),
+                                     crash_at{14}),
+                    "crash");
+  // A new process: a translator freshly made (other initial weights), resumed.
+  torch::manual_seed(99);
+  mixture_translator resumed(mixture_translator_options(2, 2).components(3));
+  auto rest = train_translator(resumed, g, f, translator_training_options(options).checkpoint_path(b).resume_from(b));
+  CHECK(rest.steps_done == 30);
+  CHECK(torch::equal(rest.losses, full.losses));
+  CHECK(rest.skipped_steps == full.skipped_steps);
+  auto pw = whole->named_parameters(), pr = resumed->named_parameters();
+  for (const auto& item : pw) {
+    INFO(item.key());
+    CHECK(torch::equal(item.value(), pr[item.key()]));
+  }
+  CHECK(rest.std_min == full.std_min);
+  CHECK(rest.warnings == full.warnings);
+
+  // Resuming a finished run changes nothing.
+  auto again = train_translator(resumed, g, f, translator_training_options(options).checkpoint_path(b).resume_from(b));
+  CHECK(again.steps_done == 30);
+  for (const auto& item : pw) CHECK(torch::equal(item.value(), pr[item.key()]));
+}
+
+TEST_CASE("a checkpoint is refused, by name, for another format, other options or another translator",
+          "[translator][training][checkpoint][errors]") {
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder f{2};
+  auto dir = std::filesystem::temp_directory_path() / "tr0n_test_checkpoint_refused";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "run.ckpt").string();
+  auto options = translator_training_options().steps(5).batch_size(8).seed(1).checkpoint_path(path);
+  mixture_translator q(mixture_translator_options(2, 2));
+  train_translator(q, g, f, options);
+
+  mixture_translator other(mixture_translator_options(2, 2));
+  auto resume = translator_training_options(options).resume_from(path);
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).batch_size(4).lr(1e-3)),
+                    Catch::Contains("checkpoint " + path) && Catch::Contains("batch_size = 8 there, 4 here") &&
+                        Catch::Contains("lr = 0.0030000000000000001 there, 0.001 here"));
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).seed(2)),
+                    Catch::Contains("seed = 1, but this run has seed = 2"));
+  mixture_translator wider(mixture_translator_options(2, 2).components(4));
+  CHECK_THROWS_WITH(train_translator(wider, g, f, resume),
+                    Catch::Contains("its translator does not match") && Catch::Contains("components"));
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from(path + ".none")),
+                    Catch::Contains("file not found"));
+
+  // Another format version; a translator file; a truncated checkpoint.
+  torch::serialize::OutputArchive future;
+  future.write("tr0n_checkpoint_version", torch::tensor({int64_t{2}}));
+  future.save_to((dir / "future.ckpt").string());
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from((dir / "future.ckpt").string())),
+                    Catch::Contains("format version 2, but this tr0n reads version 1"));
+  torch::save(q, (dir / "translator.pt").string());
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from((dir / "translator.pt").string())),
+                    Catch::Contains("not a tr0n training checkpoint (it has no format version)"));
+  auto bytes = read_bytes(path);
+  write_bytes((dir / "cut.ckpt").string(), std::vector<char>(bytes.begin(), bytes.begin() + bytes.size() / 2));
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from((dir / "cut.ckpt").string())),
+                    Catch::Contains("not a tr0n training checkpoint"));
+}

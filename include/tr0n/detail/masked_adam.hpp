@@ -56,6 +56,12 @@ class masked_adam {
     }
   }
 
+  /// The state, for checkpoints: first and second moments per parameter (in
+  /// group order) and the step count (a float64 scalar).
+  std::vector<torch::Tensor>& first_moments() { return m_; }
+  std::vector<torch::Tensor>& second_moments() { return v_; }
+  torch::Tensor& step_count() { return t_; }
+
  private:
   std::vector<adam_group> groups_;
   std::vector<torch::Tensor> m_, v_;

@@ -40,6 +40,13 @@
 /// more than `max_skipped_fraction` of the steps so far (checked every 100
 /// steps and at the end) stops training with an error.
 ///
+/// **Checkpoints.** With `checkpoint_path(p)`, the run writes a checkpoint to
+/// `p` at the end and, with `checkpoint_every(k)`, every `k` steps (each write
+/// atomic: a crash leaves the previous one whole). `resume_from(p)` continues
+/// the run a checkpoint holds, with the same options (each difference is
+/// refused by name); on CPU the result is bitwise the uninterrupted run's.
+/// See `tr0n/training/checkpoint.hpp` for what a checkpoint holds.
+///
 /// **The official hyperparameters** (`layer6ai-labs/tr0n`, `scripts/run_script_train_*.sh`),
 /// for users reproducing it:
 ///
@@ -64,6 +71,7 @@
 #include <tr0n/detail/masked_adam.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/random.hpp>
+#include <tr0n/training/checkpoint.hpp>
 
 #include <torch/types.h>
 #include <torch/utils.h>
@@ -73,8 +81,11 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <numbers>
 #include <optional>
+#include <filesystem>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -109,8 +120,32 @@ struct translator_training_options {
   /// Makes training reproducible. The run draws from its own generator and
   /// leaves LibTorch's global one alone (unseeded runs take one seed from it).
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+  /// Where checkpoints go (written at the end of the run, and every
+  /// `checkpoint_every` steps); empty: none.
+  TORCH_ARG(std::string, checkpoint_path) = "";
+  /// Steps between checkpoints; 0: only the one at the end.
+  TORCH_ARG(int64_t, checkpoint_every) = 0;
+  /// A checkpoint to continue from, written by a run with these same options.
+  TORCH_ARG(std::string, resume_from) = "";
 
  public:
+  /// The options that shape the result, as `name = value` text (what a
+  /// checkpoint records and a resume must match; the seed is checked apart).
+  detail::option_record record() const {
+    using detail::option_text;
+    return {{"steps", std::to_string(steps_)},
+            {"batch_size", std::to_string(batch_size_)},
+            {"lr", option_text(lr_)},
+            {"lr_min", option_text(lr_min_)},
+            {"scale_lr_factor", option_text(scale_lr_factor_)},
+            {"fit_initial_scale", fit_initial_scale_ ? "true" : "false"},
+            {"grad_clip", option_text(grad_clip_)},
+            {"loss_scale", option_text(loss_scale_)},
+            {"condition_noise", option_text(condition_noise_)},
+            {"dataset_size", std::to_string(dataset_size_)},
+            {"max_skipped_fraction", option_text(max_skipped_fraction_)}};
+  }
+
   void validate() const {
     detail::check_positive(steps_, "translator_training_options: steps");
     detail::check_positive(batch_size_, "translator_training_options: batch_size");
@@ -135,6 +170,11 @@ struct translator_training_options {
     if (!(max_skipped_fraction_ >= 0 && max_skipped_fraction_ <= 1))
       detail::fail("translator_training_options: max_skipped_fraction: expected a value in [0, 1], got ",
                    max_skipped_fraction_);
+    if (checkpoint_every_ < 0)
+      detail::fail("translator_training_options: checkpoint_every: expected >= 0 (0 = only at the end), got ",
+                   checkpoint_every_);
+    if (checkpoint_every_ > 0 && checkpoint_path_.empty())
+      detail::fail("translator_training_options: checkpoint_every: set, but checkpoint_path is empty");
   }
 };
 
@@ -216,14 +256,27 @@ training_report train_translator(T& translator, G& generator, F& encoder,
   std::vector<torch::Tensor> params = q.parameters();
   if (params.empty()) detail::fail("train_translator: translator: has no parameters to train");
   const torch::TensorOptions tensor_options = params.front().options().requires_grad(false);
-  generator_scope stream(options.seed(), tensor_options.device());
 
   torch::AutoGradMode grad_mode(true);
   q.train(true);
   torch::Tensor scale = detail::scale_parameter(q);
   std::vector<detail::adam_group> groups{{{}, options.lr()}, {{}, options.lr() * options.scale_lr_factor()}};
   for (auto& p : params) groups[scale.defined() && p.is_same(scale) ? 1 : 0].params.push_back(p);
+  std::vector<torch::Tensor> adam_order;  // the parameters as Adam holds them
+  for (const auto& group : groups) adam_order.insert(adam_order.end(), group.params.begin(), group.params.end());
   detail::masked_adam adam(std::move(groups));
+
+  std::optional<detail::checkpoint_state> resumed;
+  if (!options.resume_from().empty()) {
+    const auto& path = options.resume_from();
+    if (!std::filesystem::exists(path)) detail::fail("train_translator: resume_from: ", path, ": file not found");
+    std::ifstream in(path, std::ios::binary);
+    resumed = detail::read_checkpoint(in, path, options.record(), options.seed(), q, adam_order, options.steps(),
+                                      options.dataset_size());
+  }
+  // The run's seed, drawn once when unset (a checkpoint records it).
+  const uint64_t seed = resumed ? resumed->seed : options.seed() ? *options.seed() : draw_seed();
+  generator_scope stream(std::optional<uint64_t>(seed), tensor_options.device());
 
   // Synthetic set mode: pairs made once, a fresh device permutation every epoch.
   torch::Tensor set_z, set_c, order;
@@ -267,9 +320,58 @@ training_report train_translator(T& translator, G& generator, F& encoder,
   std::vector<torch::Tensor> losses;
   losses.reserve(static_cast<size_t>(options.steps()));
   torch::Tensor skipped = torch::zeros({}, tensor_options.dtype(torch::kLong));
-  const run_info begin{"train", options.steps(), 0};
+  int64_t first_step = 0;
+  if (resumed) {
+    auto& r = *resumed;
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); ++i) {
+      adam.first_moments()[i].copy_(r.m[i]);
+      adam.second_moments()[i].copy_(r.v[i]);
+    }
+    adam.step_count() = r.adam_t.to(tensor_options.device(), torch::kFloat64).reshape({});
+    auto& streams = detail::thread_streams();
+    detail::restore_streams(r, streams.tensors, streams.host, options.resume_from());
+    for (int64_t i = 0; i < r.step; ++i) losses.push_back(r.losses[i].to(tensor_options));
+    skipped.fill_(r.skipped);
+    if (r.initial_log_std.defined()) initial_log_std = r.initial_log_std.to(tensor_options);
+    if (r.late_log_std.defined()) late_log_std = r.late_log_std.to(tensor_options);
+    late_reach = r.late_reach;
+    if (r.order.defined()) {
+      order = r.order.to(tensor_options.device());
+      cursor = r.cursor;
+    }
+    first_step = r.step;
+  }
+  auto save_checkpoint = [&](int64_t steps_done) {
+    detail::checkpoint_state s;
+    s.seed = seed;
+    s.step = steps_done;
+    s.m = adam.first_moments();
+    s.v = adam.second_moments();
+    s.adam_t = adam.step_count();
+    {
+      auto& gen = detail::thread_streams().tensors;
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      s.rng = gen.get_state();
+    }
+    std::ostringstream host;
+    host << detail::thread_streams().host;
+    s.host_rng = host.str();
+    s.losses = losses.empty() ? torch::empty({0}, torch::kFloat64) : torch::stack(losses).to(torch::kCPU, torch::kFloat64);
+    s.skipped = skipped.item<int64_t>();
+    s.initial_log_std = initial_log_std;
+    s.late_log_std = late_log_std;
+    s.late_reach = late_reach;
+    if (order.defined() && options.dataset_size() > 0) {
+      s.order = order;
+      s.cursor = cursor;
+    }
+    detail::write_checkpoint(options.checkpoint_path(), options.record(), q, s);
+  };
+
+  const run_info begin{"train", options.steps(), first_step};
   detail::notify_begin(begin, callbacks...);
-  for (int64_t step = 0; step < options.steps(); ++step) {
+  for (int64_t step = first_step; step < options.steps(); ++step) {
     const double progress = static_cast<double>(step) / static_cast<double>(options.steps());
     const double factor = (options.lr_min() + 0.5 * (options.lr() - options.lr_min()) *
                                                   (1.0 + std::cos(std::numbers::pi * progress))) /
@@ -296,11 +398,18 @@ training_report train_translator(T& translator, G& generator, F& encoder,
     losses.push_back(detached);
     if ((step + 1) % 100 == 0)  // one host read every 100 steps
       detail::check_skipped(skipped.item<int64_t>(), step + 1, options.max_skipped_fraction());
-    if (detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...)) break;
+    const bool stop = detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...);
+    if (!options.checkpoint_path().empty() &&
+        (stop || step + 1 == options.steps() ||
+         (options.checkpoint_every() > 0 && (step + 1) % options.checkpoint_every() == 0)))
+      save_checkpoint(step + 1);
+    if (stop) break;
   }
+  if (first_step == options.steps() && !options.checkpoint_path().empty()) save_checkpoint(first_step);
   q.train(false);
   training_report report;
-  report.losses = torch::stack(losses).to(torch::kCPU, torch::kFloat64);
+  report.losses = losses.empty() ? torch::empty({0}, torch::kFloat64)
+                                 : torch::stack(losses).to(torch::kCPU, torch::kFloat64);
   report.steps_done = static_cast<int64_t>(losses.size());
   report.skipped_steps = skipped.item<int64_t>();
   detail::check_skipped(report.skipped_steps, report.steps_done, options.max_skipped_fraction());

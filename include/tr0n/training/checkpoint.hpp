@@ -1,0 +1,296 @@
+#pragma once
+/// \file
+/// Training checkpoints: everything `train_translator` needs to continue a run
+/// as if it had never stopped. A checkpoint holds
+///  - a format version (`training_checkpoint_version`);
+///  - the training options, as text, and the run's seed;
+///  - the steps done, the losses so far and the count of skipped steps;
+///  - the translator (through its own `save`, so its options travel and are
+///    checked on load, or its parameters when it has no `save`);
+///  - Adam's moments and step count, per parameter;
+///  - the run's random streams (tensor generator state and host engine);
+///  - for a synthetic set (`dataset_size > 0`), the epoch's order and cursor
+///    (the set itself is made again from the seed, bitwise the same).
+///
+/// Written with `write_file_atomically`: a crash while writing leaves the
+/// previous checkpoint whole. A resumed run on CPU ends bitwise where the
+/// uninterrupted one does (a test checks it).
+///
+/// Reading refuses, naming the file and the field: another format version,
+/// training options that differ (each one named with both values), a
+/// translator whose options or shapes differ, and any file that is not a
+/// whole checkpoint.
+#include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/detail/check.hpp>
+
+#include <ATen/core/Generator.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <torch/types.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tr0n {
+
+/// The checkpoint format this tr0n writes and reads.
+inline constexpr int64_t training_checkpoint_version = 1;
+
+namespace detail {
+
+/// Options as `name = value` text; doubles with 17 digits, so equal text means equal values.
+using option_record = std::vector<std::pair<std::string, std::string>>;
+
+inline std::string option_text(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  return os.str();
+}
+
+inline torch::Tensor bytes_tensor(const std::string& s) {
+  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
+  if (!s.empty()) std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+
+inline std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kUInt8).contiguous();
+  return {reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel())};
+}
+
+inline std::string record_text(const option_record& r) {
+  std::string s;
+  for (const auto& [k, v] : r) s += k + "=" + v + "\n";
+  return s;
+}
+
+inline std::map<std::string, std::string> parse_record(const std::string& text) {
+  std::map<std::string, std::string> m;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) m[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return m;
+}
+
+/// What a run carries across a checkpoint, besides the translator.
+struct checkpoint_state {
+  uint64_t seed = 0;
+  int64_t step = 0;  ///< steps done
+  std::vector<torch::Tensor> m, v;
+  torch::Tensor adam_t;
+  torch::Tensor rng;       ///< the tensor generator's state
+  std::string host_rng;    ///< the host engine, as text
+  torch::Tensor losses;    ///< [step] float64
+  int64_t skipped = 0;
+  torch::Tensor initial_log_std, late_log_std;  ///< undefined when not yet set
+  double late_reach = 0;
+  torch::Tensor order;     ///< the epoch's permutation (synthetic set), or undefined
+  int64_t cursor = 0;
+};
+
+/// Writes the translator: its own `save` when it has one, else its parameters.
+template <class Q>
+void save_translator_state(const Q& q, torch::serialize::OutputArchive& archive) {
+  if constexpr (requires { q.save(archive); }) {
+    q.save(archive);
+  } else {
+    auto params = const_cast<Q&>(q).parameters();
+    for (size_t i = 0; i < params.size(); ++i) archive.write("p" + std::to_string(i), params[i].detach());
+  }
+}
+
+template <class Q>
+void load_translator_state(Q& q, torch::serialize::InputArchive& archive) {
+  if constexpr (requires { q.load(archive); }) {
+    q.load(archive);
+  } else {
+    torch::NoGradGuard no_grad;
+    auto params = q.parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      torch::Tensor t;
+      archive.read("p" + std::to_string(i), t);
+      if (!t.sizes().equals(params[i].sizes()))
+        fail("translator parameter ", i, " has shape ", shape_of(t), ", expected ", shape_of(params[i]));
+      params[i].copy_(t);
+    }
+  }
+}
+
+template <class Q>
+void write_checkpoint(const std::string& path, const option_record& options, const Q& q,
+                      const checkpoint_state& s) {
+  torch::serialize::OutputArchive archive;
+  auto scalar = [](int64_t v) { return torch::tensor({v}, torch::kLong); };
+  archive.write("tr0n_checkpoint_version", scalar(training_checkpoint_version));
+  archive.write("options", bytes_tensor(record_text(options)));
+  archive.write("seed", scalar(static_cast<int64_t>(s.seed)));
+  archive.write("step", scalar(s.step));
+  archive.write("skipped", scalar(s.skipped));
+  archive.write("losses", s.losses.to(torch::kCPU, torch::kFloat64));
+  archive.write("late_reach", torch::tensor({s.late_reach}, torch::kFloat64));
+  archive.write("rng", s.rng.cpu());
+  archive.write("host_rng", bytes_tensor(s.host_rng));
+  archive.write("adam_t", s.adam_t.cpu());
+  archive.write("adam_count", scalar(static_cast<int64_t>(s.m.size())));
+  for (size_t i = 0; i < s.m.size(); ++i) {
+    archive.write("adam_m" + std::to_string(i), s.m[i].cpu());
+    archive.write("adam_v" + std::to_string(i), s.v[i].cpu());
+  }
+  if (s.initial_log_std.defined()) archive.write("initial_log_std", s.initial_log_std.cpu());
+  if (s.late_log_std.defined()) archive.write("late_log_std", s.late_log_std.cpu());
+  if (s.order.defined()) {
+    archive.write("order", s.order.cpu());
+    archive.write("cursor", scalar(s.cursor));
+  }
+  torch::serialize::OutputArchive translator;
+  save_translator_state(q, translator);
+  archive.write("translator", translator);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomically(path, bytes.str());
+}
+
+/// Reads a checkpoint written for `options` (a run of `steps` steps) into `q`
+/// and returns the rest of the run's state; `params` are `q`'s parameters, in
+/// the order Adam holds them. Every failure names `name` and the field.
+template <class Q>
+checkpoint_state read_checkpoint(std::istream& in, const std::string& name, const option_record& options,
+                                 std::optional<uint64_t> seed, Q& q, const std::vector<torch::Tensor>& params,
+                                 int64_t steps, int64_t dataset_size) {
+  const std::string where = "checkpoint " + name;
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(in);
+  } catch (const std::exception& e) {
+    fail(where, ": not a tr0n training checkpoint (", brief(e), ")");
+  }
+  auto read = [&](const std::string& key, bool required = true) {
+    torch::Tensor t;
+    bool found = false;
+    try {
+      found = archive.try_read(key, t);
+    } catch (const std::exception& e) {
+      fail(where, ": field ", key, " cannot be read (", brief(e), ")");
+    }
+    if (!found && required) fail(where, ": field ", key, " is missing (not a whole tr0n training checkpoint)");
+    return t;
+  };
+  auto integer = [&](const std::string& key) {
+    auto t = read(key);
+    if (t.scalar_type() != torch::kLong || t.numel() != 1) fail(where, ": field ", key, " is not one int64");
+    return t.template item<int64_t>();
+  };
+  if (!read("tr0n_checkpoint_version", false).defined())
+    fail(where, ": not a tr0n training checkpoint (it has no format version)");
+  const auto version = integer("tr0n_checkpoint_version");
+  if (version != training_checkpoint_version)
+    fail(where, ": format version ", version, ", but this tr0n reads version ", training_checkpoint_version,
+         " (written by another tr0n version: start the run again)");
+
+  // Every option must match, each difference named.
+  auto theirs = read("options");
+  if (theirs.scalar_type() != torch::kUInt8 || theirs.dim() != 1) fail(where, ": field options is not text");
+  const auto saved = parse_record(tensor_bytes(theirs));
+  std::string diffs;
+  for (const auto& [key, value] : options) {
+    const auto it = saved.find(key);
+    const std::string was = it == saved.end() ? "(none)" : it->second;
+    if (was != value) diffs += (diffs.empty() ? "" : "; ") + key + " = " + was + " there, " + value + " here";
+  }
+  if (!diffs.empty())
+    fail(where, ": written with other training options (", diffs, "): resume with the options it was written with");
+
+  checkpoint_state s;
+  s.seed = static_cast<uint64_t>(integer("seed"));
+  if (seed && *seed != s.seed)
+    fail(where, ": written with seed = ", s.seed, ", but this run has seed = ", *seed);
+  s.step = integer("step");
+  if (s.step < 0 || s.step > steps) fail(where, ": step ", s.step, " is outside [0, steps = ", steps, "]");
+  s.skipped = integer("skipped");
+  if (s.skipped < 0 || s.skipped > s.step) fail(where, ": skipped ", s.skipped, " is outside [0, step]");
+  s.losses = read("losses");
+  if (s.losses.scalar_type() != torch::kDouble || s.losses.dim() != 1 || s.losses.size(0) != s.step)
+    fail(where, ": field losses is not float64 [", s.step, "]");
+  auto reach = read("late_reach");
+  if (reach.scalar_type() != torch::kDouble || reach.numel() != 1) fail(where, ": field late_reach is not one float64");
+  s.late_reach = reach.template item<double>();
+  s.rng = read("rng");
+  if (s.rng.scalar_type() != torch::kUInt8 || s.rng.dim() != 1) fail(where, ": field rng is not a generator state");
+  s.host_rng = tensor_bytes(read("host_rng"));
+  {
+    std::istringstream host(s.host_rng);
+    std::mt19937_64 engine;
+    if (!(host >> engine)) fail(where, ": field host_rng is not an engine state");
+  }
+  torch::serialize::InputArchive translator;
+  bool found = false;
+  try {
+    found = archive.try_read("translator", translator);
+  } catch (const std::exception& e) {
+    fail(where, ": field translator cannot be read (", brief(e), ")");
+  }
+  if (!found) fail(where, ": field translator is missing (not a whole tr0n training checkpoint)");
+  try {
+    load_translator_state(q, translator);
+  } catch (const std::exception& e) {
+    auto why = brief(e);
+    if (why.rfind("tr0n: ", 0) == 0) why = why.substr(6);
+    fail(where, ": its translator does not match this run's (", why, ")");
+  }
+  s.adam_t = read("adam_t");
+  if (s.adam_t.scalar_type() != torch::kDouble || s.adam_t.numel() != 1) fail(where, ": field adam_t is not one float64");
+  if (integer("adam_count") != static_cast<int64_t>(params.size()))
+    fail(where, ": holds Adam state for ", integer("adam_count"), " parameters, the translator has ", params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (auto* list : {&s.m, &s.v}) {
+      auto t = read((list == &s.m ? "adam_m" : "adam_v") + std::to_string(i));
+      if (t.scalar_type() != params[i].scalar_type() || !t.sizes().equals(params[i].sizes()))
+        fail(where, ": Adam state ", i, " is ", t.scalar_type(), " ", shape_of(t), ", the parameter is ",
+             params[i].scalar_type(), " ", shape_of(params[i]));
+      list->push_back(t);
+    }
+  }
+  s.initial_log_std = read("initial_log_std", false);
+  s.late_log_std = read("late_log_std", false);
+  if (dataset_size > 0) {
+    s.order = read("order", s.step > 0);
+    if (s.order.defined()) {
+      if (s.order.scalar_type() != torch::kLong || s.order.dim() != 1 || s.order.size(0) != dataset_size ||
+          (dataset_size > 0 && (s.order.min().template item<int64_t>() < 0 || s.order.max().template item<int64_t>() >= dataset_size)))
+        fail(where, ": field order is not a permutation of the ", dataset_size, " pairs");
+      s.cursor = integer("cursor");
+      if (s.cursor < 0 || s.cursor > dataset_size) fail(where, ": cursor ", s.cursor, " is outside the set");
+    }
+  }
+  return s;
+}
+
+/// Puts the run's random streams back as the checkpoint left them.
+inline void restore_streams(const checkpoint_state& s, at::Generator& gen, std::mt19937_64& host,
+                            const std::string& name) {
+  try {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(s.rng);
+  } catch (const std::exception& e) {
+    fail("checkpoint ", name, ": field rng is not a state of this device's generator (", brief(e), ")");
+  }
+  std::istringstream in(s.host_rng);
+  in >> host;
+}
+
+}  // namespace detail
+}  // namespace tr0n
