@@ -674,3 +674,52 @@ TEST_CASE("an atomic write killed midway leaves the old file whole", "[files][fa
     if (e.path().filename().string().rfind(".a_folder.tmp-", 0) == 0) ++left;
   CHECK(left == 0);
 }
+
+TEST_CASE("the tr0n tool: training killed mid-run resumes to the translator an uninterrupted run writes",
+          "[tool][checkpoint][faults]") {
+  const std::string models = " --generator " + files().generator + " --encoder " + files().encoder;
+  const std::string train = "train" + models +
+                            " --latent-dim 6 --condition-transform l2 --mixtures 3 --steps 1500 --batch 32 --seed 2 "
+                            "--checkpoint-every 50 --out ";
+  const auto whole = (scratch() / "whole.pt").string(), killed = (scratch() / "killed.pt").string();
+  fs::remove(killed);
+  fs::remove(killed + ".ckpt");
+  REQUIRE(run_tool(train + whole) == 0);
+  CHECK_FALSE(fs::exists(whole + ".ckpt"));  // removed once the translator is written
+
+  // The same run in a child, killed (SIGKILL) once its first checkpoint is on disk.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string cmd = "exec " + std::string(TR0N_CLI_PATH) + " " + train + killed + " 2>/dev/null";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(killed + ".ckpt") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  REQUIRE(fs::exists(killed + ".ckpt"));
+  REQUIRE_FALSE(fs::exists(killed));  // it died before the end
+
+  REQUIRE(run_tool(train + killed + " --resume") == 0);
+  CHECK(tool_stderr().find("resuming from " + killed + ".ckpt") != std::string::npos);
+  auto a = load_mixture_translator(whole), b = load_mixture_translator(killed);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& item : pa) {
+    INFO(item.key());
+    CHECK(torch::equal(item.value(), pb[item.key()]));
+  }
+
+  // No checkpoint, or a damaged one: exit status 2 and one line.
+  CHECK(run_tool(train + killed + " --resume") == 2);
+  CHECK(tool_stderr().find("--resume: no checkpoint at " + killed + ".ckpt") != std::string::npos);
+  write_bytes(killed + ".ckpt", std::vector<char>(100, 'x'));
+  CHECK(run_tool(train + killed + " --resume") == 2);
+  const auto err = tool_stderr();
+  CHECK(err.find("not a tr0n training checkpoint") != std::string::npos);
+  // After the run's announcement, one error line: the last.
+  CHECK(err.rfind("\ntr0n: checkpoint " + killed + ".ckpt: not a tr0n training checkpoint") != std::string::npos);
+  CHECK(err.find('\n', err.rfind("\ntr0n: checkpoint") + 1) == err.size() - 1);
+}

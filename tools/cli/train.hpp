@@ -6,12 +6,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 namespace tr0n_cli {
 
 struct train_flags {
-  std::string transform, out;
+  std::string transform, out, checkpoint;
+  int64_t checkpoint_every = -1;  // -1: every tenth of the run
+  bool resume = false;
   double condition_noise = 0;
   double lr = tr0n::translator_training_options().lr();
   int64_t mixtures = 10, hidden = 0;
@@ -40,6 +43,14 @@ inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) 
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--out", f.out, "Where to write the translator")->required();
+  cmd->add_option("--checkpoint", f.checkpoint,
+                  "Where checkpoints go (default: the --out path with .ckpt appended); removed once the "
+                  "translator is written");
+  cmd->add_option("--checkpoint-every", f.checkpoint_every,
+                  "Steps between checkpoints (default: a tenth of --steps; 0: none)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--resume", f.resume,
+                "Continue the run saved in the checkpoint, with the flags it was started with");
   return cmd;
 }
 
@@ -56,20 +67,31 @@ inline int run_train(const common_flags& common, const train_flags& f) {
                   .transform(tr0n::parse_condition_transform(f.transform));
   if (auto b = prior.box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
   // LibTorch initialises modules from its global generator: seed it for the initial weights.
+  // (A resumed run takes them from its checkpoint.)
   if (common.seed) torch::manual_seed(*common.seed);
   tr0n::mixture_translator q(opts);
   q->to(device);
   setup.announce("train", common, "transform " + f.transform + ", " + std::to_string(f.steps) + " steps of " +
                                       std::to_string(f.batch) + " pairs, lr " + std::to_string(f.lr));
-  auto report = tr0n::train_translator(q, generator, encoder,
-                                       tr0n::translator_training_options()
-                                           .steps(f.steps)
-                                           .batch_size(f.batch)
-                                           .lr(f.lr)
-                                           .condition_noise(f.condition_noise)
-                                           .seed(common.seed),
+  const auto checkpoint = f.checkpoint.empty() ? f.out + ".ckpt" : f.checkpoint;
+  const auto every = f.checkpoint_every >= 0 ? f.checkpoint_every : std::max<int64_t>(1, f.steps / 10);
+  if (f.resume && !std::filesystem::exists(checkpoint))
+    tr0n::detail::fail("--resume: no checkpoint at ", checkpoint,
+                       f.checkpoint.empty() ? " (the default, --out with .ckpt appended; --checkpoint names another)"
+                                            : "");
+  if (f.resume) std::fprintf(stderr, "tr0n train: resuming from %s\n", checkpoint.c_str());
+  auto training = tr0n::translator_training_options()
+                      .steps(f.steps)
+                      .batch_size(f.batch)
+                      .lr(f.lr)
+                      .condition_noise(f.condition_noise)
+                      .seed(common.seed);
+  if (every > 0 || f.resume) training.checkpoint_path(checkpoint).checkpoint_every(every);
+  if (f.resume) training.resume_from(checkpoint);
+  auto report = tr0n::train_translator(q, generator, encoder, training,
                                        tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)));
   tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });
+  if (!training.checkpoint_path().empty()) std::filesystem::remove(checkpoint);
   std::fprintf(stderr, "wrote %s: NLL %.4f, std %.4g to %.4g (started at %.4g to %.4g), %lld steps skipped\n",
                f.out.c_str(), report.nll(), report.std_min, report.std_max, report.initial_std_min,
                report.initial_std_max, static_cast<long long>(report.skipped_steps));
