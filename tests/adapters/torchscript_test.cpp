@@ -250,6 +250,11 @@ TEST_CASE("the tr0n tool trains, samples, and rejects bad input with status 2", 
   CHECK(run_tool(sample_ok + " --conditions " + (dir / "narrow.pt").string()) == 2);
   CHECK(tool_stderr().find("width 12") != std::string::npos);
   CHECK(run_tool(sample_ok + " --conditions " + conditions + " --init best_of:zero") == 2);
+  // Float conditions for cross_entropy that are not distributions: status 2, one line naming the row.
+  write_tensor_file((dir / "scores.pt").string(), torch::full({2, feature_dim}, 0.5));
+  CHECK(run_tool("sample" + models + " --latent-dim 6 --energy cross_entropy --steps 2 --conditions " +
+                 (dir / "scores.pt").string() + " --out " + samples) == 2);
+  CHECK(tool_stderr().find("row 0 has its lowest entry 0.5 and sums to 6") != std::string::npos);
   CHECK(run_tool("train --generator " + (dir / "absent.pt").string() + " --encoder " + files().encoder +
                  " --latent-dim 6 --condition-transform l2 --out " + translator) == 2);
   CHECK(tool_stderr().find("absent.pt: file not found") != std::string::npos);

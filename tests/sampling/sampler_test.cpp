@@ -234,6 +234,18 @@ TEST_CASE("bad input throws at the call, naming the argument", "[sampler][errors
   auto nan_conditions = good.clone();
   nan_conditions[1][2] = NAN;
   CHECK_THROWS_WITH(s.sample(nan_conditions, 1), Catch::Contains("conditions") && Catch::Contains("finite"));
+  // cross_entropy: float rows must be distributions; logits or scores are refused, naming the row.
+  auto logits = good.clone();
+  logits[1] = torch::tensor({2.0, -1.0, 0.5, 0.0, 0.0});
+  CHECK_THROWS_WITH(s.sample(logits, 1), Catch::Contains("sample: conditions: cross_entropy expects each row to be a "
+                                                         "distribution") &&
+                                             Catch::Contains("row 1 has its lowest entry -1"));
+  auto unnormalised = good * 2;
+  CHECK_THROWS_WITH(s.sample(unnormalised, 1), Catch::Contains("row 0") && Catch::Contains("sums to 2"));
+  auto soft = torch::softmax(torch::randn({3, 5}), -1);  // soft targets pass
+  CHECK_NOTHROW(s.sample(soft, 1));
+  sampler summed(p.g, p.f, 1.0 * cross_entropy{} + 0.1 * latent_prior{}, p.q, sampler_options().steps(1));
+  CHECK_THROWS_WITH(summed.sample(logits, 1), Catch::Contains("row 1"));  // sums check their terms
   CHECK_THROWS_WITH(s.sample(good.to(torch::kMeta), 1),
                     Catch::Contains("conditions") && Catch::Contains("meta") && Catch::Contains("same device"));
   CHECK_THROWS_WITH((sampler(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(-1))),

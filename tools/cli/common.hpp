@@ -90,6 +90,10 @@ struct cli_energy {
             augment};
   }
 
+  void check_conditions(const torch::Tensor& c, std::string_view where) const {
+    if (which == kind::cross_entropy) tr0n::cross_entropy::check_conditions(c, where);
+  }
+
   template <class Ctx>
   torch::Tensor operator()(const Ctx& ctx) const {
     switch (which) {

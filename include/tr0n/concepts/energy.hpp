@@ -15,6 +15,11 @@
 /// gradients in one backward pass). Differentiable in `z` through `ctx.x()`,
 /// `ctx.features()` and `ctx.z()`. Lower is better. Copying is cheap.
 ///
+/// Optional hook: `e.check_conditions(c, where)` is called once per `sample`
+/// call, before any step, and throws when conditions `[N, C]` parse but make
+/// no sense for this energy (`cross_entropy`: rows that are not
+/// distributions). Sums forward it to their terms.
+///
 /// **Models.** `cross_entropy`, `neg_cosine`, `squared_distance`,
 /// `latent_prior`, and weighted sums of them built with `*` and `+`
 /// (`1.0 * neg_cosine{} + 0.1 * latent_prior{}`), composed at compile time.
@@ -30,6 +35,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <string_view>
 
 namespace tr0n {
 namespace detail {
@@ -60,5 +66,13 @@ concept EnergyFor = detail::energy_opted_in<E> && std::copy_constructible<E> &&
 
 template <class E>
 concept Energy = EnergyFor<E, detail::archetype_energy_context>;
+
+namespace detail {
+/// Runs `e`'s `check_conditions` hook when it has one.
+template <class E>
+void check_energy_conditions(const E& e, const torch::Tensor& conditions, std::string_view where) {
+  if constexpr (requires { e.check_conditions(conditions, where); }) e.check_conditions(conditions, where);
+}
+}  // namespace detail
 
 }  // namespace tr0n

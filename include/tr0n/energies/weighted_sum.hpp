@@ -13,11 +13,13 @@
 #include <boost/hana/concat.hpp>
 #include <boost/hana/drop_front.hpp>
 #include <boost/hana/fold_left.hpp>
+#include <boost/hana/for_each.hpp>
 #include <boost/hana/front.hpp>
 #include <boost/hana/tuple.hpp>
 #include <boost/hana/unpack.hpp>
 #include <torch/types.h>
 
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -35,6 +37,10 @@ struct weighted {
   torch::Tensor operator()(const Ctx& ctx) const {
     return weight * term(ctx);
   }
+
+  void check_conditions(const torch::Tensor& c, std::string_view where) const {
+    detail::check_energy_conditions(term, c, where);
+  }
 };
 
 template <Energy... Terms>
@@ -50,6 +56,10 @@ struct energy_sum {
     namespace hana = boost::hana;
     return hana::fold_left(hana::drop_front(terms), hana::front(terms)(ctx),
                            [&ctx](torch::Tensor acc, const auto& term) { return acc + term(ctx); });
+  }
+
+  void check_conditions(const torch::Tensor& c, std::string_view where) const {
+    boost::hana::for_each(terms, [&](const auto& term) { detail::check_energy_conditions(term, c, where); });
   }
 };
 

@@ -309,6 +309,7 @@ class sampler {
         detail::check_same_device(conditions, "sample: conditions", params.front(), "the translator");
     }
     detail::check_finite(conditions, "sample: conditions");
+    detail::check_energy_conditions(energy_, conditions, "sample: conditions");
   }
 
   [[no_unique_address]] G generator_;
