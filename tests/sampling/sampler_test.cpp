@@ -199,6 +199,61 @@ TEST_CASE("non-finite energies are reported per sample, never returned as good",
   CHECK(torch::isfinite(r.z).all().item<bool>());  // failed chains are frozen, not blown up
 }
 
+namespace {
+/// An encoder that, from its `from`-th call on, returns `value` for the chosen rows: a fault mid-run.
+struct faulty_encoder {
+  using tr0n_tag = encoder_tag;
+  int64_t dim;
+  std::vector<int64_t> rows;
+  int64_t from;
+  double value;
+  std::shared_ptr<int64_t> calls = std::make_shared<int64_t>(0);
+  torch::Tensor forward(const torch::Tensor& x) {
+    if ((*calls)++ < from) return x;
+    auto mask = torch::zeros({x.size(0), 1}, torch::kBool);
+    for (auto r : rows) mask[r] = true;
+    return torch::where(mask, torch::full_like(x, value), x);
+  }
+  int64_t condition_dim() const { return dim; }
+};
+}  // namespace
+
+TEST_CASE("a NaN or inf that appears mid-run, in the generator or the encoder, fails exactly its samples",
+          "[sampler][errors][faults]") {
+  const std::vector<int64_t> rows{1, 4};
+  auto expected = torch::ones({8}, torch::kBool);
+  for (auto r : rows) expected[r] = false;
+  auto check = [&](const sample_result& r) {
+    CHECK(torch::equal(r.ok, expected));
+    CHECK(torch::isfinite(r.energy.index({r.ok})).all().item<bool>());
+    CHECK(torch::isfinite(r.z).all().item<bool>());  // failed chains are frozen, not blown up
+  };
+  // The generator: NaN for chains 1 and 4 from its 6th call (step 5 of 20) on.
+  auto calls = std::make_shared<int64_t>(0);
+  auto g = make_generator(
+      [calls, rows](const torch::Tensor& z) {
+        if ((*calls)++ < 5) return z;
+        auto mask = torch::zeros({z.size(0), 1}, torch::kBool);
+        for (auto r : rows) mask[r] = true;
+        return torch::where(mask, torch::full_like(z, NAN), z);
+      },
+      standard_normal(2));
+  sampler s(g, identity_encoder{2}, squared_distance{}, sampler_options().steps(20).seed(2), init::prior{},
+            constant_step{0.05}, fixed_noise{0.01});
+  SECTION("generator NaN") { check(s.sample(torch::zeros({8, 2}), 1)); }
+  auto plain = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  SECTION("encoder +inf") {
+    sampler e(plain, faulty_encoder{2, rows, 5, INFINITY}, squared_distance{}, sampler_options().steps(20).seed(2),
+              init::prior{}, constant_step{0.05}, fixed_noise{0.01});
+    check(e.sample(torch::zeros({8, 2}), 1));
+  }
+  SECTION("encoder NaN on the last step") {
+    sampler e(plain, faulty_encoder{2, rows, 20, NAN}, squared_distance{}, sampler_options().steps(20).seed(2),
+              init::prior{}, constant_step{0.05}, fixed_noise{0.01});
+    check(e.sample(torch::zeros({8, 2}), 1));
+  }
+}
+
 TEST_CASE("callbacks observe, record and stop runs", "[sampler][callbacks]") {
   auto& p = problem();
   sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(50).seed(1), init::translator_sample{},
@@ -399,6 +454,35 @@ TEST_CASE("two samplers in two threads give what they give one after the other",
   CHECK(torch::equal(a, first));
   CHECK(torch::equal(b, second));
   CHECK_FALSE(torch::equal(first, second));
+}
+
+TEST_CASE("a sampler and a training run in two threads give what they give one after the other",
+          "[sampler][translator][random][threads]") {
+  auto& p = problem();
+  auto sample = [&] {
+    sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(20).seed(3), init::translator_sample{},
+              constant_step{0.05}, fixed_noise{0.05});
+    return s.sample(p.conditions(), 16).z;
+  };
+  auto train = [&](mixture_translator& q) {
+    return train_translator(q, p.g, p.f, translator_training_options().steps(30).batch_size(32).seed(4)).losses;
+  };
+  auto fresh = [&] {
+    torch::manual_seed(11);  // the same initial weights (seeded here, before any thread starts)
+    return mixture_translator(mixture_translator_options(p.classes, p.d));
+  };
+  auto q1 = fresh(), q2 = fresh();
+  auto z_alone = sample();
+  auto losses_alone = train(q1);
+  torch::Tensor z, losses;
+  std::thread a([&] { z = sample(); });
+  std::thread b([&] { losses = train(q2); });
+  a.join();
+  b.join();
+  CHECK(torch::equal(z, z_alone));
+  CHECK(torch::equal(losses, losses_alone));
+  auto p1 = q1->named_parameters(), p2 = q2->named_parameters();
+  for (const auto& item : p1) CHECK(torch::equal(item.value(), p2[item.key()]));
 }
 
 TEST_CASE("the thread policy never gives both pools every core", "[runtime][threads]") {
