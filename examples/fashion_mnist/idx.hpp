@@ -55,14 +55,24 @@ inline torch::Tensor read_idx(const std::filesystem::path& path) {
     throw idx_error("IDX file " + name + ": bad magic number (expected 00 00 08 0n for unsigned bytes of rank " +
                     "1 to 4, got " + std::to_string(magic[0]) + " " + std::to_string(magic[1]) + " " +
                     std::to_string(magic[2]) + " " + std::to_string(magic[3]) + ")");
+  // The data can be no larger than the file allows: its own size when plain,
+  // deflate's largest ratio (1032:1) times it when compressed. A header that
+  // declares more is refused before anything is allocated.
+  const auto file_size = static_cast<int64_t>(std::filesystem::file_size(path));
+  const int64_t most = 1032 * file_size + 1024;
   std::vector<int64_t> dims(magic[3]);
-  int64_t count = 1;
+  int64_t count = 1, extent = 1;  // extent: the product of the non-zero dimensions, saturated past `most`
   for (auto& d : dims) {
     std::array<unsigned char, 4> b{};
     read_exactly(b.data(), b.size(), "dimensions");
     d = (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | int64_t{b[3]};
-    count *= d;
+    if (d > 0) extent = extent > most / d ? most + 1 : extent * d;
+    count = d == 0 ? 0 : count;
   }
+  count = count == 0 ? 0 : extent;
+  if (extent > most)
+    throw idx_error("IDX file " + name + ": its header declares more data than a file of " +
+                    std::to_string(file_size) + " bytes can hold (corrupt header)");
   auto data = torch::empty(dims, torch::kUInt8);
   read_exactly(data.data_ptr<uint8_t>(), static_cast<size_t>(count), "data");
   return data;

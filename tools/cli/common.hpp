@@ -10,8 +10,11 @@
 #include <torch/cuda.h>
 #include <torch/nn/functional/upsampling.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -106,13 +109,36 @@ struct cli_energy {
   }
 };
 
-/// Reads a PNG/JPEG into [1, C, H, W] in [0, 1], resized (bilinear) to `like`'s shape.
-inline torch::Tensor read_image(const std::string& path, const torch::Tensor& like) {
+/// The largest image a condition may come from (pixels); a header that
+/// declares more is refused before any pixel is decoded.
+inline constexpr int64_t max_image_pixels = int64_t{1} << 26;
+
+/// stb's failure reason, printable and on one line (it can quote a chunk's raw bytes).
+inline std::string stb_reason(const char* fallback) {
+  const char* reason = stbi_failure_reason();
+  std::string s = reason && *reason ? reason : fallback;
+  for (auto& ch : s)
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
+  return s;
+}
+
+/// Decodes a PNG/JPEG's bytes into [1, C, H, W] in [0, 1], resized (bilinear)
+/// to `like`'s shape; `name` names it in errors.
+inline torch::Tensor decode_image(const std::vector<char>& bytes, const std::string& name, const torch::Tensor& like) {
+  const auto* buffer = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int size = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   int w = 0, h = 0, n = 0;
+  if (bytes.empty() || !stbi_info_from_memory(buffer, size, &w, &h, &n))
+    tr0n::detail::fail("--condition-image: ", name, ": cannot be read as an image (",
+                       bytes.empty() ? std::string("empty file") : stb_reason("unknown format"), ")");
+  if (int64_t{w} * h > max_image_pixels)
+    tr0n::detail::fail("--condition-image: ", name, ": ", w, " x ", h, " pixels, more than the ", max_image_pixels,
+                       " this tool reads");
   const int channels = static_cast<int>(like.size(1));
-  unsigned char* data = stbi_load(path.c_str(), &w, &h, &n, channels);
+  unsigned char* data = stbi_load_from_memory(buffer, size, &w, &h, &n, channels);
   if (!data)
-    tr0n::detail::fail("--condition-image: ", path, ": cannot be read as an image (", stbi_failure_reason(), ")");
+    tr0n::detail::fail("--condition-image: ", name, ": cannot be read as an image (",
+                       stb_reason("corrupt or truncated data"), ")");
   auto img = torch::from_blob(data, {h, w, channels}, torch::kUInt8).clone();
   stbi_image_free(data);
   auto x = img.permute({2, 0, 1}).unsqueeze(0).to(like.options()).div_(255.0);
@@ -121,6 +147,12 @@ inline torch::Tensor read_image(const std::string& path, const torch::Tensor& li
                                .size(std::vector<int64_t>{like.size(2), like.size(3)})
                                .mode(torch::kBilinear)
                                .align_corners(false));
+}
+
+/// Reads a PNG/JPEG file (see `decode_image`).
+inline torch::Tensor read_image(const std::string& path, const torch::Tensor& like) {
+  if (!std::filesystem::exists(path)) tr0n::detail::fail("--condition-image: ", path, ": file not found");
+  return decode_image(tr0n::read_bytes(path), path, like);
 }
 
 /// The energy and dynamics flags of `sample` and `serve`. Defaults: ten small

@@ -58,9 +58,11 @@ inline std::string pickled_kind(const std::vector<char>& bytes) {
 }
 }  // namespace detail
 
-/// The tensor stored in a file written by `torch.save(t, path)` (or `write_tensor_file`).
-inline torch::Tensor read_tensor_file(const std::string& path) {
-  const auto bytes = read_bytes(path);
+/// The tensor in the bytes of a `torch.save(t, path)` file; `path` names it in
+/// errors. Anything else (empty, truncated, random, a container) is one
+/// `std::invalid_argument` saying what it is.
+inline torch::Tensor parse_tensor_file(const std::vector<char>& bytes, const std::string& path) {
+  if (bytes.empty()) detail::fail(path, ": empty file, expected a tensor written by torch.save");
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);
@@ -80,6 +82,9 @@ inline torch::Tensor read_tensor_file(const std::string& path) {
   }
   return value.toTensor();
 }
+
+/// The tensor stored in a file written by `torch.save(t, path)` (or `write_tensor_file`).
+inline torch::Tensor read_tensor_file(const std::string& path) { return parse_tensor_file(read_bytes(path), path); }
 
 /// Writes `bytes` to `path` atomically (see `write_file_atomically`).
 inline void write_bytes(const std::string& path, const std::vector<char>& bytes) {

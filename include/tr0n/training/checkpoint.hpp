@@ -173,6 +173,7 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
                                  int64_t steps, int64_t dataset_size) {
   const std::string where = "checkpoint " + name;
   torch::serialize::InputArchive archive;
+  if (in.peek() == std::char_traits<char>::eof()) fail(where, ": empty file, expected a tr0n training checkpoint");
   try {
     archive.load_from(in);
   } catch (const std::exception& e) {

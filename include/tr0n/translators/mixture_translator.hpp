@@ -47,6 +47,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <istream>
 #include <numbers>
 #include <optional>
 #include <sstream>
@@ -289,25 +291,58 @@ class mixture_translator_impl : public torch::nn::Cloneable<mixture_translator_i
 TORCH_MODULE_IMPL(mixture_translator, mixture_translator_impl);
 
 /// Loads a translator saved with `torch::save`, rebuilt with the options recorded
-/// in the file (for programs that do not know them, like the `tr0n` tool).
+/// in it (for programs that do not know them, like the `tr0n` tool), from a
+/// stream; `name` names it in errors. Anything but a whole translator file
+/// (empty, truncated, random, another module, parameters of the wrong shape)
+/// is one `std::invalid_argument` naming `name` and the reason.
+inline mixture_translator load_mixture_translator(std::istream& in, const std::string& name,
+                                                  std::optional<torch::Device> device = std::nullopt) {
+  const std::string where = "load_mixture_translator: " + name;
+  torch::serialize::InputArchive archive;
+  c10::optional<torch::Device> at;
+  if (device) at = *device;
+  if (in.peek() == std::char_traits<char>::eof()) detail::fail(where, ": empty file, expected a translator");
+  try {
+    archive.load_from(in, at);
+  } catch (const std::exception& e) {
+    detail::fail(where, ": not a translator file (", detail::brief(e), ")");
+  }
+  torch::Tensor saved;
+  bool found = false;
+  try {
+    found = archive.try_read(mixture_translator_impl::record_key, saved, /*is_buffer=*/true);
+  } catch (const std::exception& e) {
+    detail::fail(where, ": not a translator file (", detail::brief(e), ")");
+  }
+  if (!found) detail::fail(where, ": holds no mixture_translator options (was it saved from one?)");
+  mixture_translator q(mixture_translator_options::from_record(saved, where));
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& item : q->named_parameters()) shapes.emplace_back(item.key(), item.value().sizes().vec());
+  try {
+    q->load(archive);
+  } catch (const std::invalid_argument&) {
+    throw;
+  } catch (const std::exception& e) {
+    detail::fail(where, ": not a whole translator file (", detail::brief(e), ")");
+  }
+  auto loaded = q->named_parameters();
+  for (const auto& [key, shape] : shapes) {
+    const auto& t = loaded[key];
+    if (t.sizes().vec() != shape || !t.is_floating_point())
+      detail::fail(where, ": parameter ", key, " is ", t.scalar_type(), " ", detail::shape_of(t),
+                   ", but the recorded options give ", torch::IntArrayRef(shape));
+  }
+  if (device) q->to(*device);
+  return q;
+}
+
+/// The same, from a file.
 inline mixture_translator load_mixture_translator(const std::string& path,
                                                   std::optional<torch::Device> device = std::nullopt) {
   if (!std::filesystem::exists(path)) detail::fail("load_mixture_translator: ", path, ": file not found");
-  torch::serialize::InputArchive archive;
-  c10::optional<torch::Device> where;
-  if (device) where = *device;
-  try {
-    archive.load_from(path, where);
-  } catch (const c10::Error& e) {
-    detail::fail("load_mixture_translator: ", path, ": not a translator file (", detail::brief(e), ")");
-  }
-  torch::Tensor saved;
-  if (!archive.try_read(mixture_translator_impl::record_key, saved, /*is_buffer=*/true))
-    detail::fail("load_mixture_translator: ", path, ": holds no mixture_translator options (was it saved from one?)");
-  mixture_translator q(mixture_translator_options::from_record(saved, "load_mixture_translator: " + path));
-  q->load(archive);
-  if (device) q->to(*device);
-  return q;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) detail::fail("load_mixture_translator: ", path, ": cannot be opened");
+  return load_mixture_translator(in, path, device);
 }
 
 static_assert(MixtureTranslator<mixture_translator> && TrainableTranslator<mixture_translator> &&
