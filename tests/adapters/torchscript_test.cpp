@@ -3,6 +3,8 @@
 #include <tr0n.hpp>
 #include <tr0n/adapters/torchscript.hpp>
 
+#include "../../examples/fashion_mnist/idx.hpp"
+
 #include <catch2/catch.hpp>
 #include <torch/cuda.h>
 #include <torch/nn/functional/normalization.h>
@@ -24,6 +26,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <random>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -67,6 +72,12 @@ const toy_files& files() {
   static toy_files f;
   return f;
 }
+
+struct identity_encoder_for_faults {
+  using tr0n_tag = encoder_tag;
+  torch::Tensor forward(const torch::Tensor& x) { return x; }
+  int64_t condition_dim() const { return 2; }
+};
 
 int run_tool(const std::string& args) {
   const std::string cmd = "timeout 120 " + std::string(TR0N_CLI_PATH) + " " + args + " >" + (scratch() / "tool.out").string() +
@@ -723,8 +734,133 @@ TEST_CASE("the tr0n tool: training killed mid-run resumes to the translator an u
   write_bytes(killed + ".ckpt", std::vector<char>(100, 'x'));
   CHECK(run_tool(train + killed + " --resume") == 2);
   const auto err = tool_stderr();
-  CHECK(err.find("not a tr0n training checkpoint") != std::string::npos);
   // After the run's announcement, one error line: the last.
-  CHECK(err.rfind("\ntr0n: checkpoint " + killed + ".ckpt: not a tr0n training checkpoint") != std::string::npos);
+  CHECK(err.rfind("\ntr0n: checkpoint " + killed + ".ckpt: not a whole torch.save archive") != std::string::npos);
   CHECK(err.find('\n', err.rfind("\ntr0n: checkpoint") + 1) == err.size() - 1);
+}
+
+
+TEST_CASE("every loader refuses empty, truncated, random and wrong-shape files in one line naming the file",
+          "[files][faults]") {
+  const auto dir = scratch() / "damaged";
+  fs::create_directories(dir);
+  // Valid files of each kind, to damage.
+  torch::manual_seed(0);
+  mixture_translator q(mixture_translator_options(feature_dim, latent).components(2).hidden(8));
+  const auto translator = (dir / "translator.pt").string(), conditions = (dir / "conditions.pt").string();
+  torch::save(q, translator);
+  write_tensor_file(conditions, torch::softmax(torch::randn({2, feature_dim}), -1));
+  const auto checkpoint = (dir / "run.ckpt").string();
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder_for_faults f;
+  auto training = translator_training_options().steps(3).batch_size(4).seed(1);
+  mixture_translator small(mixture_translator_options(2, 2));
+  train_translator(small, g, f, translator_training_options(training).checkpoint_path(checkpoint));
+  const auto idx = (dir / "labels.idx").string();
+  {
+    std::ofstream out(idx, std::ios::binary);
+    out.write("\0\0\x08\x01\0\0\0\x03\x01\x02\x03", 11);
+  }
+  const auto model = files().generator;
+
+  auto one_line_naming = [](const std::string& what, const std::string& path) {
+    INFO(what);
+    CHECK(what.find(path) != std::string::npos);
+    CHECK(what.find('\n') == std::string::npos);
+  };
+  // Each loader on `path`: its error's message, or "" when it loaded.
+  const std::map<std::string, std::function<std::string(const std::string&)>> loaders{
+      {"translator", [](const std::string& path) -> std::string {
+         try { load_mixture_translator(path); } catch (const std::invalid_argument& e) { return e.what(); }
+         return "";
+       }},
+      {"checkpoint", [&](const std::string& path) -> std::string {
+         mixture_translator fresh(mixture_translator_options(2, 2));
+         try { train_translator(fresh, g, f, translator_training_options(training).resume_from(path)); }
+         catch (const std::invalid_argument& e) { return e.what(); }
+         return "";
+       }},
+      {"tensor file", [](const std::string& path) -> std::string {
+         try { read_conditions(path); } catch (const std::invalid_argument& e) { return e.what(); }
+         return "";
+       }},
+      {"IDX file", [](const std::string& path) -> std::string {
+         try { fashion::read_idx(path); } catch (const fashion::idx_error& e) { return e.what(); }
+         return "";
+       }},
+      {"TorchScript model", [](const std::string& path) -> std::string {
+         try { torchscript_generator<standard_normal> gen(path, standard_normal(latent)); }
+         catch (const model_load_error& e) { return e.what(); }
+         return "";
+       }},
+      {"condition image", [&](const std::string& path) -> std::string {
+         const int rc = run_tool("sample --generator " + files().generator + " --encoder " + files().encoder +
+                                 " --latent-dim 6 --energy neg_cosine --condition-transform l2 --steps 1 "
+                                 "--condition-image " + path + " --out " + (dir / "out.pt").string());
+         const auto err = tool_stderr();
+         CHECK(rc == (err.empty() ? 0 : 2));
+         // The error is the last line; the run's announcement may come before it.
+         const auto start = err.rfind("\ntr0n: ");
+         return err.empty() ? "" : err.substr(start == std::string::npos ? 0 : start + 1, err.size() - (start == std::string::npos ? 0 : start + 1) - 1);
+       }}};
+  const std::map<std::string, std::string> valid{{"translator", translator},   {"checkpoint", checkpoint},
+                                                 {"tensor file", conditions},  {"IDX file", idx},
+                                                 {"TorchScript model", model}, {"condition image", ""}};
+  std::mt19937 rng(5);
+  for (const auto& [kind, load] : loaders) {
+    INFO(kind);
+    std::string original;
+    if (kind == "condition image") {
+      unsigned char pixels[4 * 4 * 3] = {};
+      stbi_write_png_to_func([](void* ctx, void* d, int n) { static_cast<std::string*>(ctx)->append(static_cast<char*>(d), n); },
+                             &original, 4, 4, 3, pixels, 12);
+    } else {
+      const auto bytes = read_bytes(valid.at(kind));
+      original.assign(bytes.begin(), bytes.end());
+    }
+    const auto base = (dir / ("damaged_" + std::to_string(std::hash<std::string>{}(kind)))).string();
+    std::string randomised(original.size(), '\0');
+    for (auto& ch : randomised) ch = static_cast<char>(rng());
+    for (const auto& [damage, bytes] : std::vector<std::pair<std::string, std::string>>{
+             {"empty", ""}, {"truncated", original.substr(0, original.size() * 2 / 3)}, {"random", randomised}}) {
+      INFO(damage);
+      const auto path = base + "_" + damage;
+      write_bytes(path, std::vector<char>(bytes.begin(), bytes.end()));
+      const auto what = load(path);
+      CHECK_FALSE(what.empty());
+      one_line_naming(what, path);
+    }
+  }
+
+  // Wrong shapes: parsed files whose content does not fit.
+  auto expect = [&](const std::string& kind, const std::string& path, const std::string& words) {
+    INFO(kind);
+    const auto what = loaders.at(kind)(path);
+    CHECK_THAT(what, Catch::Contains(words));
+    one_line_naming(what, path);
+  };
+  {  // a translator whose parameters do not fit the options it records
+    mixture_translator wider(mixture_translator_options(feature_dim, latent).components(2).hidden(16));
+    wider->options = q->options;  // records hidden 8, holds hidden-16 weights
+    torch::save(wider, (dir / "mixed.pt").string());
+    expect("translator", (dir / "mixed.pt").string(), "recorded options give");
+  }
+  write_tensor_file((dir / "cube.pt").string(), torch::zeros({2, 2, 2}));
+  expect("tensor file", (dir / "cube.pt").string(), "expected a float tensor [N, C]");
+  {
+    mixture_translator other(mixture_translator_options(2, 2).components(3));
+    INFO("checkpoint into another translator");
+    try {
+      train_translator(other, g, f, translator_training_options(training).resume_from(checkpoint));
+      FAIL("resumed into another translator");
+    } catch (const std::invalid_argument& e) {
+      CHECK_THAT(e.what(), Catch::Contains("its translator does not match"));
+      one_line_naming(e.what(), checkpoint);
+    }
+  }
+  {
+    std::ofstream out((dir / "huge.idx").string(), std::ios::binary);
+    out.write("\0\0\x08\x02\x7f\xff\xff\xff\x7f\xff\xff\xff", 12);
+  }
+  expect("IDX file", (dir / "huge.idx").string(), "declares more data than a file of 12 bytes can hold");
 }

@@ -47,19 +47,25 @@ namespace tr0n_fuzz {
   std::abort();
 }
 
+/// Whether to say what became of each input (the replay does; a fuzzer with TR0N_FUZZ_VERBOSE=1).
+inline bool verbose() {
+#if defined(TR0N_FUZZ_REPLAY)
+  return true;
+#else
+  static const bool v = std::getenv("TR0N_FUZZ_VERBOSE") != nullptr;
+  return v;
+#endif
+}
+
 /// Runs `load`; an error must be the expected type, one line, naming `name`.
 template <class Expected = std::invalid_argument>
 int guarded(const std::string& name, const std::function<void()>& load) {
   try {
     load();
-#if defined(TR0N_FUZZ_REPLAY)
-    std::fprintf(stderr, "  loaded\n");
-#endif
+    if (verbose()) std::fprintf(stderr, "  loaded\n");
   } catch (const Expected& e) {
     const std::string what = e.what();
-#if defined(TR0N_FUZZ_REPLAY)
-    std::fprintf(stderr, "  refused: %s\n", what.c_str());
-#endif
+    if (verbose()) std::fprintf(stderr, "  refused: %s\n", what.c_str());
     if (what.find('\n') != std::string::npos) finding("a message of more than one line: " + what);
     if (what.find(name) == std::string::npos) finding("a message that does not name the input: " + what);
   } catch (const std::exception& e) {

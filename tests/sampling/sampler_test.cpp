@@ -7,6 +7,7 @@
 
 #include <tr0n/runtime/threads.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -275,6 +276,37 @@ TEST_CASE("callbacks observe, record and stop runs", "[sampler][callbacks]") {
   CHECK(report.steps_done == 7);
   CHECK(losses.values().size() == 7);
   CHECK(report.losses[6].item<double>() == Approx(losses.values()[6]));
+}
+
+TEST_CASE("a progress bar redraws with carriage returns only on a terminal, and logs a line per tenth elsewhere",
+          "[callbacks][faults]") {
+  auto& p = problem();
+  sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(37).seed(1));
+  auto text_of = [](std::FILE* f) {
+    std::fflush(f);
+    std::string out(static_cast<size_t>(std::ftell(f)), '\0');
+    std::rewind(f);
+    out.resize(std::fread(out.data(), 1, out.size(), f));
+    std::fclose(f);
+    return out;
+  };
+  std::FILE* log = std::tmpfile();  // a file: not a terminal
+  progress_bar bar("sampling", log);
+  CHECK_FALSE(bar.terminal());
+  s.sample(p.conditions(), 2, bar);
+  const auto logged = text_of(log);
+  CHECK(logged.find('\r') == std::string::npos);
+  CHECK(std::count(logged.begin(), logged.end(), '\n') == 10);  // 10%, 20%, ..., 100%
+  CHECK(logged.find("sampling  10% 4/37") != std::string::npos);
+  CHECK(logged.find("sampling 100% 37/37") != std::string::npos);
+
+  std::FILE* tty = std::tmpfile();
+  progress_bar forced("sampling", tty);
+  forced.terminal(true);
+  s.sample(p.conditions(), 2, forced);
+  const auto drawn = text_of(tty);
+  CHECK(std::count(drawn.begin(), drawn.end(), '\r') == 39);  // the start, every step and the end
+  CHECK(std::count(drawn.begin(), drawn.end(), '\n') == 1);
 }
 
 TEST_CASE("bad input throws at the call, naming the argument", "[sampler][errors]") {

@@ -437,5 +437,5 @@ TEST_CASE("a checkpoint is refused, by name, for another format, other options o
   auto bytes = read_bytes(path);
   write_bytes((dir / "cut.ckpt").string(), std::vector<char>(bytes.begin(), bytes.begin() + bytes.size() / 2));
   CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from((dir / "cut.ckpt").string())),
-                    Catch::Contains("not a tr0n training checkpoint"));
+                    Catch::Contains("cut.ckpt") && Catch::Contains("not a whole torch.save archive"));
 }

@@ -8,6 +8,7 @@
 ///    plus `"conditions": [N, C]` (the conditions as the sampler received them,
 ///    after any image or label conversion) when given.
 #include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/sampling/sampler.hpp>
 
@@ -63,6 +64,7 @@ inline std::string pickled_kind(const std::vector<char>& bytes) {
 /// `std::invalid_argument` saying what it is.
 inline torch::Tensor parse_tensor_file(const std::vector<char>& bytes, const std::string& path) {
   if (bytes.empty()) detail::fail(path, ": empty file, expected a tensor written by torch.save");
+  detail::check_archive(std::string_view(bytes.data(), bytes.size()), path);
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);

@@ -23,6 +23,7 @@
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/concepts/tags.hpp>
 #include <tr0n/adapters/word_tokenizer.hpp>
+#include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
 
 #include <torch/autograd.h>
@@ -32,6 +33,8 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -65,9 +68,23 @@ template <class... Parts>
 
 inline torch::jit::Module load_script(const std::string& path, const torchscript_options& options) {
   if (!std::filesystem::exists(path)) load_fail(path, "file not found");
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  try {
+    check_archive(bytes, path);  // a damaged file never reaches LibTorch's importer
+  } catch (const std::invalid_argument& e) {
+    std::string why = e.what();
+    const std::string prefix = "tr0n: " + path + ": ";
+    if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+    load_fail(path, "not a TorchScript file (save one with torch.jit.save): ", why);
+  }
   torch::jit::Module module;
   try {
-    module = torch::jit::load(path, options.device());
+    std::istringstream in(std::move(bytes));
+    module = torch::jit::load(in, options.device());
   } catch (const std::exception& e) {
     load_fail(path, "not a TorchScript file (save one with torch.jit.save): ", brief(e));
   }

@@ -21,6 +21,7 @@
 /// translator whose options or shapes differ, and any file that is not a
 /// whole checkpoint.
 #include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
 
 #include <ATen/core/Generator.h>
@@ -32,6 +33,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -173,9 +175,12 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
                                  int64_t steps, int64_t dataset_size) {
   const std::string where = "checkpoint " + name;
   torch::serialize::InputArchive archive;
-  if (in.peek() == std::char_traits<char>::eof()) fail(where, ": empty file, expected a tr0n training checkpoint");
+  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (bytes.empty()) fail(where, ": empty file, expected a tr0n training checkpoint");
+  check_archive(bytes, where);
   try {
-    archive.load_from(in);
+    std::istringstream archive_bytes(std::move(bytes));
+    archive.load_from(archive_bytes);
   } catch (const std::exception& e) {
     fail(where, ": not a tr0n training checkpoint (", brief(e), ")");
   }

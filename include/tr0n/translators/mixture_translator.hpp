@@ -30,6 +30,7 @@
 #include <tr0n/concepts/tags.hpp>
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/conditions/transform.hpp>
+#include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/random.hpp>
 
@@ -49,6 +50,7 @@
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <iterator>
 #include <numbers>
 #include <optional>
 #include <sstream>
@@ -301,9 +303,12 @@ inline mixture_translator load_mixture_translator(std::istream& in, const std::s
   torch::serialize::InputArchive archive;
   c10::optional<torch::Device> at;
   if (device) at = *device;
-  if (in.peek() == std::char_traits<char>::eof()) detail::fail(where, ": empty file, expected a translator");
+  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (bytes.empty()) detail::fail(where, ": empty file, expected a translator");
+  detail::check_archive(bytes, where);
   try {
-    archive.load_from(in, at);
+    std::istringstream archive_bytes(std::move(bytes));
+    archive.load_from(archive_bytes, at);
   } catch (const std::exception& e) {
     detail::fail(where, ": not a translator file (", detail::brief(e), ")");
   }
