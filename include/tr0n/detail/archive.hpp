@@ -20,6 +20,7 @@
 
 #include <array>
 #include <exception>
+#include <map>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -48,12 +49,79 @@ inline uint32_t crc32(std::string_view data) {
   return c ^ 0xFFFFFFFFu;
 }
 
+/// Whether a record of a LibTorch archive is a pickle (`data.pkl`,
+/// `constants.pkl`, and the `.debug_pkl` source maps).
+inline bool is_pickle(const std::string& record) {
+  auto ends = [&](std::string_view tail) {
+    return record.size() >= tail.size() && record.compare(record.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends(".pkl") || ends(".debug_pkl");
+}
+
+/// Throws, naming `name` and `record`, unless `data` is a well-formed pickle
+/// of the opcodes LibTorch's unpickler reads, every length inside the
+/// record, and every memo index below the record's size. (LibTorch's
+/// unpickler reserves what a length field or a memo index says before
+/// reading: fuzzing made it ask for 4 GB and 31 GB.)
+inline void check_pickle(std::string_view data, const std::string& name, const std::string& record) {
+  auto bad = [&](const char* what, size_t at) {
+    fail(name, ": damaged archive (record ", record, ": ", what, " at byte ", at, ")");
+  };
+  auto uint = [&](size_t at, int bytes) {
+    uint64_t v = 0;
+    for (int k = bytes - 1; k >= 0; --k) v = v << 8 | static_cast<unsigned char>(data[at + static_cast<size_t>(k)]);
+    return v;
+  };
+  size_t at = 0;
+  while (at < data.size()) {
+    const auto op = static_cast<unsigned char>(data[at]);
+    const size_t start = at++;
+    auto need = [&](uint64_t n) {
+      if (n > data.size() - at) bad("a length past the end of the pickle", start);
+      at += static_cast<size_t>(n);
+    };
+    auto counted = [&](int width) {  // a length of `width` bytes, then that many bytes
+      need(static_cast<uint64_t>(width));
+      need(uint(at - static_cast<size_t>(width), width));
+    };
+    auto line = [&] {  // text up to a newline
+      const auto nl = data.find('\n', at);
+      if (nl == std::string_view::npos) bad("an unterminated line", start);
+      at = nl + 1;
+    };
+    switch (op) {
+      case '.': return;  // STOP
+      case '(': case ')': case '}': case ']': case 'N': case 0x88: case 0x89: case 't': case 0x85: case 0x86:
+      case 0x87: case 'e': case 'a': case 'u': case 's': case 'R': case 'b': case '0': case '2': case 0x81:
+      case 'l': case 'd': case 0x94: case 'Q': case '1':
+        break;
+      case 'K': case 'q': case 'h': case 0x80: need(1); break;
+      case 'M': need(2); break;
+      case 'J': need(4); break;
+      case 'r': case 'j':  // LONG_BINPUT, LONG_BINGET: LibTorch sizes its memo table by the index
+        need(4);
+        if (uint(at - 4, 4) > data.size()) bad("a memo index past any the pickle can hold", start);
+        break;
+      case 'G': need(8); break;
+      case 0x95: need(8); break;  // FRAME: a size hint, not a length to read
+      case 'C': case 0x8c: case 'U': case 0x8a: counted(1); break;
+      case 'X': case 'B': case 'T': case 0x8b: counted(4); break;
+      case 0x8d: case 0x8e: counted(8); break;
+      case 'c': line(); line(); break;
+      case 'P': case 'I': case 'L': case 'F': case 'S': case 'V': line(); break;
+      default: bad("an opcode LibTorch does not read", start);
+    }
+  }
+  bad("no STOP", data.size());
+}
+
 /// Throws, naming `name`, unless `bytes` is a whole zip archive whose records
 /// each lie inside the file and match their CRC-32. Stored records are
 /// checked on the bytes; deflated ones (TorchScript code) are bounded by
 /// deflate's largest ratio, then inflated by LibTorch's zip reader (miniz,
 /// which LibTorch runs without its CRC check) and checked.
-/// Archives in the zip64 format (over 4 GiB) are left to LibTorch.
+/// Archives of 4 GiB and over (zip64) are left to LibTorch; zip64 markers in
+/// a smaller file are damage.
 inline void check_archive(std::string_view bytes, const std::string& name) {
   auto u16 = [&](size_t at) {
     return static_cast<uint32_t>(static_cast<unsigned char>(bytes[at])) |
@@ -75,11 +143,19 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
   if (end == std::string_view::npos)
     fail(name, ": not a whole torch.save archive (no zip end record: truncated, or another kind of file)");
   const uint32_t entries = u16(end + 10), directory_size = u32(end + 12), directory_at = u32(end + 16);
-  if (entries == 0xFFFF || directory_size == 0xFFFFFFFFu || directory_at == 0xFFFFFFFFu) return;  // zip64
+  // zip64 markers: left to LibTorch in files that need them (4 GiB and over), damage in any other.
+  const bool large = n > 0xFFFFFFFFull;
+  if (entries == 0xFFFF || directory_size == 0xFFFFFFFFu || directory_at == 0xFFFFFFFFu) {
+    if (large) return;
+    fail(name, ": damaged archive (zip64 markers in a file under 4 GiB)");
+  }
   if (static_cast<uint64_t>(directory_at) + directory_size > end)
     fail(name, ": damaged archive (its directory lies outside the file: truncated?)");
   size_t at = directory_at;
-  std::vector<std::pair<std::string, uint32_t>> deflated;  // records to inflate, and their CRC
+  struct entry {
+    uint32_t crc, size;
+  };
+  std::map<std::string, entry> records;  // as LibTorch names them: without the archive's top folder
   for (uint32_t i = 0; i < entries; ++i) {
     if (at + 46 > end || u32(at) != 0x02014b50u) fail(name, ": damaged archive (directory entry ", i, " is broken)");
     const uint32_t method = u16(at + 10), crc = u32(at + 16), packed = u32(at + 20), size = u32(at + 24);
@@ -89,7 +165,10 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
     std::string record(bytes.substr(at + 46, name_length));
     for (auto& ch : record)
       if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
-    if (packed == 0xFFFFFFFFu || size == 0xFFFFFFFFu || local == 0xFFFFFFFFu) return;  // zip64
+    if (packed == 0xFFFFFFFFu || size == 0xFFFFFFFFu || local == 0xFFFFFFFFu) {
+      if (large) return;
+      fail(name, ": damaged archive (zip64 markers in a file under 4 GiB)");
+    }
     if (method != 0 && method != 8)
       fail(name, ": record ", record, " uses zip method ", method, "; LibTorch archives are stored or deflated");
     if ((method == 0 && packed != size) || (method == 8 && size > 1032ull * packed + 64))
@@ -101,20 +180,27 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
       fail(name, ": damaged archive (record ", record, " runs past the end of the data: truncated?)");
     if (method == 0 && crc32(bytes.substr(static_cast<size_t>(data), size)) != crc)
       fail(name, ": damaged archive (record ", record, " fails its checksum: the file was altered or cut)");
-    if (method == 8) deflated.emplace_back(record, crc);
+    const auto slash = record.find('/');
+    if (!records.emplace(slash == std::string::npos ? record : record.substr(slash + 1), entry{crc, size}).second)
+      fail(name, ": damaged archive (record ", record, " appears twice)");
     at += 46 + name_length + extra + comment;
   }
-  if (deflated.empty()) return;
-  // LibTorch's reader names records without the archive's top folder.
+  // Then the records as LibTorch's reader (miniz) sees them, which is what it
+  // will parse: the same set, each matching the checksum read above.
   try {
     std::istringstream in{std::string(bytes)};
     caffe2::serialize::PyTorchStreamReader reader(&in);
-    for (const auto& [record, crc] : deflated) {
-      const auto slash = record.find('/');
-      const auto key = slash == std::string::npos ? record : record.substr(slash + 1);
+    const auto seen = reader.getAllRecords();
+    if (seen.size() != records.size())
+      fail(name, ": damaged archive (its records are listed in two different ways)");
+    for (const auto& key : seen) {
+      const auto it = records.find(key);
+      if (it == records.end()) fail(name, ": damaged archive (its records are listed in two different ways)");
       auto [data, size] = reader.getRecord(key);
-      if (crc32(std::string_view(static_cast<const char*>(data.get()), size)) != crc)
-        fail(name, ": damaged archive (record ", record, " fails its checksum: the file was altered or cut)");
+      const std::string_view content(static_cast<const char*>(data.get()), size);
+      if (size != it->second.size || crc32(content) != it->second.crc)
+        fail(name, ": damaged archive (record ", key, " fails its checksum: the file was altered or cut)");
+      if (is_pickle(key)) check_pickle(content, name, key);
     }
   } catch (const std::invalid_argument&) {
     throw;
