@@ -19,6 +19,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tr0n_cli {
@@ -109,9 +110,11 @@ struct cli_energy {
   }
 };
 
-/// The largest image a condition may come from (pixels); a header that
-/// declares more is refused before any pixel is decoded.
-inline constexpr int64_t max_image_pixels = int64_t{1} << 26;
+/// The largest image a condition may come from (16.7 megapixels; it is
+/// resized to the generator's output anyway). A header that declares more is
+/// refused before any pixel is decoded: stb sizes its first buffer from the
+/// header (fuzzing made it ask for 1.5 GB).
+inline constexpr int64_t max_image_pixels = int64_t{1} << 24;
 
 /// stb's failure reason, printable and on one line (it can quote a chunk's raw bytes).
 inline std::string stb_reason(const char* fallback) {
@@ -125,6 +128,26 @@ inline std::string stb_reason(const char* fallback) {
 /// Decodes a PNG/JPEG's bytes into [1, C, H, W] in [0, 1], resized (bilinear)
 /// to `like`'s shape; `name` names it in errors.
 inline torch::Tensor decode_image(const std::vector<char>& bytes, const std::string& name, const torch::Tensor& like) {
+  // PNG and JPEG only (stb reads more formats; fewer decoders, less to go wrong).
+  auto starts_with = [&](std::string_view magic) {
+    return bytes.size() >= magic.size() && std::string_view(bytes.data(), magic.size()) == magic;
+  };
+  const bool png = starts_with("\x89PNG\r\n\x1a\n"), jpeg = starts_with("\xff\xd8\xff");
+  if (!bytes.empty() && !png && !jpeg)
+    tr0n::detail::fail("--condition-image: ", name, ": cannot be read as an image (not a PNG or JPEG file)");
+  if (png) {
+    // Every chunk inside the file: stb grows its buffer to a chunk's declared
+    // length before reading it (fuzzing made it ask for 1.5 GB on a 4 x 4 image).
+    size_t at = 8;
+    while (at + 12 <= bytes.size()) {
+      const auto b = [&](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(bytes[at + i])); };
+      const uint64_t length = b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
+      if (length > bytes.size() - at - 12)
+        tr0n::detail::fail("--condition-image: ", name, ": cannot be read as an image (a PNG chunk runs past the "
+                           "end of the file: truncated?)");
+      at += 12 + length;
+    }
+  }
   const auto* buffer = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int size = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   int w = 0, h = 0, n = 0;
