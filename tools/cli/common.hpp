@@ -138,13 +138,14 @@ inline torch::Tensor decode_image(const std::vector<char>& bytes, const std::str
   if (png) {
     // Every chunk inside the file: stb grows its buffer to a chunk's declared
     // length before reading it (fuzzing made it ask for 1.5 GB on a 4 x 4 image).
-    size_t at = 8;
-    while (at + 12 <= bytes.size()) {
+    // Up to IEND, every chunk (length, type, data, CRC) whole; what follows IEND is ignored, as stb does.
+    for (size_t at = 8; at < bytes.size();) {
       const auto b = [&](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(bytes[at + i])); };
-      const uint64_t length = b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
-      if (length > bytes.size() - at - 12)
+      const uint64_t length = bytes.size() - at >= 12 ? (b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3)) : 0;
+      if (bytes.size() - at < 12 || length > bytes.size() - at - 12)
         tr0n::detail::fail("--condition-image: ", name, ": cannot be read as an image (a PNG chunk runs past the "
                            "end of the file: truncated?)");
+      if (std::string_view(bytes.data() + at + 4, 4) == "IEND") break;
       at += 12 + length;
     }
   }
