@@ -61,15 +61,16 @@ inline torch::Tensor read_idx(const std::filesystem::path& path) {
   const auto file_size = static_cast<int64_t>(std::filesystem::file_size(path));
   const int64_t most = 1032 * file_size + 1024;
   std::vector<int64_t> dims(magic[3]);
-  int64_t count = 1, extent = 1;  // extent: the product of the non-zero dimensions, saturated past `most`
+  int64_t extent = 1;  // the product of the non-zero dimensions, saturated past `most`
+  bool empty = false;
   for (auto& d : dims) {
     std::array<unsigned char, 4> b{};
     read_exactly(b.data(), b.size(), "dimensions");
     d = (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | int64_t{b[3]};
     if (d > 0) extent = extent > most / d ? most + 1 : extent * d;
-    count = d == 0 ? 0 : count;
+    empty = empty || d == 0;
   }
-  count = count == 0 ? 0 : extent;
+  const int64_t count = empty ? 0 : extent;
   if (extent > most)
     throw idx_error("IDX file " + name + ": its header declares more data than a file of " +
                     std::to_string(file_size) + " bytes can hold (corrupt header)");

@@ -119,10 +119,7 @@ inline constexpr int64_t max_image_pixels = int64_t{1} << 24;
 /// stb's failure reason, printable and on one line (it can quote a chunk's raw bytes).
 inline std::string stb_reason(const char* fallback) {
   const char* reason = stbi_failure_reason();
-  std::string s = reason && *reason ? reason : fallback;
-  for (auto& ch : s)
-    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
-  return s;
+  return tr0n::detail::printable(reason && *reason ? reason : fallback);
 }
 
 /// Decodes a PNG/JPEG's bytes into [1, C, H, W] in [0, 1], resized (bilinear)

@@ -18,14 +18,16 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
 #include <array>
 #include <exception>
 #include <map>
-#include <sstream>
 #include <utility>
 #include <vector>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -48,6 +50,22 @@ inline uint32_t crc32(std::string_view data) {
   for (unsigned char byte : data) c = table[(c ^ byte) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
+
+/// LibTorch's zip reader over bytes already in memory (no second copy of the file).
+class view_reader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit view_reader(std::string_view bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* = "") const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - static_cast<size_t>(pos));
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
+};
 
 /// Whether a record of a LibTorch archive is a pickle (`data.pkl`,
 /// `constants.pkl`, and the `.debug_pkl` source maps).
@@ -154,6 +172,7 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
   size_t at = directory_at;
   struct entry {
     uint32_t crc, size;
+    std::string record;  ///< the name in the directory, for messages
   };
   std::map<std::string, entry> records;  // as LibTorch names them: without the archive's top folder
   for (uint32_t i = 0; i < entries; ++i) {
@@ -162,9 +181,7 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
     const uint32_t name_length = u16(at + 28), extra = u16(at + 30), comment = u16(at + 32);
     const uint32_t local = u32(at + 42);
     if (at + 46 + name_length > end) fail(name, ": damaged archive (directory entry ", i, " is broken)");
-    std::string record(bytes.substr(at + 46, name_length));
-    for (auto& ch : record)
-      if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
+    const std::string record = printable(std::string(bytes.substr(at + 46, name_length)));
     if (packed == 0xFFFFFFFFu || size == 0xFFFFFFFFu || local == 0xFFFFFFFFu) {
       if (large) return;
       fail(name, ": damaged archive (zip64 markers in a file under 4 GiB)");
@@ -178,18 +195,17 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
     const uint64_t data = static_cast<uint64_t>(local) + 30 + u16(local + 26) + u16(local + 28);
     if (data + packed > directory_at)
       fail(name, ": damaged archive (record ", record, " runs past the end of the data: truncated?)");
-    if (method == 0 && crc32(bytes.substr(static_cast<size_t>(data), size)) != crc)
-      fail(name, ": damaged archive (record ", record, " fails its checksum: the file was altered or cut)");
     const auto slash = record.find('/');
-    if (!records.emplace(slash == std::string::npos ? record : record.substr(slash + 1), entry{crc, size}).second)
+    if (!records.emplace(slash == std::string::npos ? record : record.substr(slash + 1), entry{crc, size, record})
+             .second)
       fail(name, ": damaged archive (record ", record, " appears twice)");
     at += 46 + name_length + extra + comment;
   }
   // Then the records as LibTorch's reader (miniz) sees them, which is what it
-  // will parse: the same set, each matching the checksum read above.
+  // will parse: the same set, each matching the checksum read above. (The
+  // CRC is computed here only, on exactly the bytes LibTorch will use.)
   try {
-    std::istringstream in{std::string(bytes)};
-    caffe2::serialize::PyTorchStreamReader reader(&in);
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<view_reader>(bytes));
     const auto seen = reader.getAllRecords();
     if (seen.size() != records.size())
       fail(name, ": damaged archive (its records are listed in two different ways)");
@@ -199,8 +215,9 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
       auto [data, size] = reader.getRecord(key);
       const std::string_view content(static_cast<const char*>(data.get()), size);
       if (size != it->second.size || crc32(content) != it->second.crc)
-        fail(name, ": damaged archive (record ", key, " fails its checksum: the file was altered or cut)");
-      if (is_pickle(key)) check_pickle(content, name, key);
+        fail(name, ": damaged archive (record ", it->second.record,
+             " fails its checksum: the file was altered or cut)");
+      if (is_pickle(key)) check_pickle(content, name, it->second.record);
     }
   } catch (const std::invalid_argument&) {
     throw;

@@ -37,6 +37,14 @@ inline std::string brief(const std::exception& e) {
   return error_line.empty() ? first : error_line;
 }
 
+/// `s` with every byte outside printable ASCII replaced by '?' (for names
+/// and reasons quoted from untrusted files: one line, no control bytes).
+inline std::string printable(std::string s) {
+  for (auto& ch : s)
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
+  return s;
+}
+
 inline std::string shape_of(const torch::Tensor& t) {
   std::ostringstream os;
   os << t.sizes();

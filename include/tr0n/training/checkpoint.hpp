@@ -259,8 +259,8 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
   }
   s.adam_t = read("adam_t");
   if (s.adam_t.scalar_type() != torch::kDouble || s.adam_t.numel() != 1) fail(where, ": field adam_t is not one float64");
-  if (integer("adam_count") != static_cast<int64_t>(params.size()))
-    fail(where, ": holds Adam state for ", integer("adam_count"), " parameters, the translator has ", params.size());
+  if (const auto count = integer("adam_count"); count != static_cast<int64_t>(params.size()))
+    fail(where, ": holds Adam state for ", count, " parameters, the translator has ", params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     for (auto* list : {&s.m, &s.v}) {
       auto t = read((list == &s.m ? "adam_m" : "adam_v") + std::to_string(i));
