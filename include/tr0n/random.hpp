@@ -13,6 +13,15 @@
 /// stream draws through them too; one that calls `torch::randn` directly
 /// still works, but draws from the global stream.
 ///
+/// Per-chain streams. A run of many chains (the sampler with `max_batch`)
+/// gives each fixed-size block of chains a generator of its own, and installs
+/// a chunk's blocks with a `chain_streams_scope`. Inside it, a draw whose
+/// first dimension is `k` times the chunk's chains (chain-major, as
+/// `repeat_interleave` lays out `k` copies per chain) fills each block's rows
+/// from that block's generator; so a chain's draws do not depend on how the
+/// chains are cut into chunks. Other draws, and the host engine, use the
+/// chunk's first block.
+///
 /// ```
 /// tr0n::generator_scope scope(/*seed=*/42, torch::kCPU);
 /// auto z = tr0n::random::randn({4, 8}, torch::kFloat32);  // from gen
@@ -22,6 +31,7 @@
 #include <ATen/Context.h>
 #include <torch/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <mutex>
@@ -37,6 +47,12 @@ namespace detail {
 struct run_streams {
   at::Generator tensors;
   std::mt19937_64 host{0x7230};
+  /// Per-chain blocks (none outside a `chain_streams_scope`): `blocks[b]`
+  /// draws rows `[b * block_rows, (b + 1) * block_rows)` of the `rows` chains.
+  const at::Generator* blocks = nullptr;
+  int64_t block_count = 0;
+  int64_t block_rows = 0;
+  int64_t rows = 0;
 };
 inline run_streams& thread_streams() {
   thread_local run_streams current;
@@ -61,6 +77,16 @@ inline at::Generator make_generator(uint64_t seed, torch::Device device = torch:
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_current_seed(seed);
   return gen;
+}
+
+/// The seed of block `b` of a run seeded with `seed` (block 0: `seed` itself,
+/// so a run of one block draws what an unblocked run draws).
+inline uint64_t block_seed(uint64_t seed, uint64_t b) {
+  if (b == 0) return seed;
+  uint64_t x = seed + b * 0x9e3779b97f4a7c15ULL;  // splitmix64
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
 }
 
 /// A seed for an unseeded run, drawn from the global stream (so
@@ -90,6 +116,52 @@ class generator_scope {
   detail::run_streams previous_;
 };
 
+/// One chunk of a run's per-chain streams: `blocks` (generators of
+/// consecutive blocks of `block_rows` chains, the last one possibly shorter)
+/// cover the chunk's `rows` chains. The chunk's host engine is `host`, which
+/// the scope advances. See the file comment.
+class chain_streams_scope {
+ public:
+  chain_streams_scope(const at::Generator* blocks, int64_t block_count, int64_t block_rows, int64_t rows,
+                      std::mt19937_64& host)
+      : host_(host) {
+    auto& s = detail::thread_streams();
+    previous_ = std::exchange(s, detail::run_streams{blocks[0], host, blocks, block_count, block_rows, rows});
+  }
+  chain_streams_scope(const chain_streams_scope&) = delete;
+  chain_streams_scope& operator=(const chain_streams_scope&) = delete;
+  ~chain_streams_scope() {
+    host_ = detail::thread_streams().host;
+    detail::thread_streams() = std::move(previous_);
+  }
+
+ private:
+  std::mt19937_64& host_;
+  detail::run_streams previous_;
+};
+
+namespace detail {
+/// Fills `out` from the current streams with `fill(slice, generator)`: block
+/// by block when its first dimension is a multiple of the chunk's chains.
+template <class Fill>
+torch::Tensor fill_draw(torch::Tensor out, Fill&& fill) {
+  const auto& s = thread_streams();
+  const int64_t n = out.dim() > 0 ? out.size(0) : 0;
+  if (s.blocks == nullptr || s.rows == 0 || n == 0 || n % s.rows != 0) {
+    fill(out, s.tensors.defined() ? c10::optional<at::Generator>(s.tensors) : c10::nullopt);
+    return out;
+  }
+  const int64_t k = n / s.rows;
+  for (int64_t b = 0; b < s.block_count; ++b) {
+    const int64_t first = b * s.block_rows;
+    const int64_t count = std::min(s.block_rows, s.rows - first);
+    auto slice = out.narrow(0, first * k, count * k);
+    fill(slice, c10::optional<at::Generator>(s.blocks[b]));
+  }
+  return out;
+}
+}  // namespace detail
+
 /// The draws of tr0n's runs: LibTorch's functions of the same names, on the
 /// current scope's generator (the global one outside a scope).
 namespace random {
@@ -100,20 +172,35 @@ inline c10::optional<at::Generator> current() {
   return g;
 }
 
+// Each as LibTorch builds it (an empty tensor filled in place), so a draw of
+// one block equals LibTorch's draw of the same shape from the same generator.
 inline torch::Tensor randn(torch::IntArrayRef size, torch::TensorOptions options = {}) {
-  return torch::randn(size, current(), options);
+  return detail::fill_draw(torch::empty(size, options),
+                           [](torch::Tensor& t, c10::optional<at::Generator> g) { t.normal_(0, 1, g); });
 }
 inline torch::Tensor rand(torch::IntArrayRef size, torch::TensorOptions options = {}) {
-  return torch::rand(size, current(), options);
+  return detail::fill_draw(torch::empty(size, options),
+                           [](torch::Tensor& t, c10::optional<at::Generator> g) { t.uniform_(0, 1, g); });
 }
 inline torch::Tensor randint(int64_t low, int64_t high, torch::IntArrayRef size, torch::TensorOptions options) {
-  return torch::randint(low, high, size, current(), options);
+  return detail::fill_draw(torch::empty(size, options),
+                           [&](torch::Tensor& t, c10::optional<at::Generator> g) { t.random_(low, high, g); });
 }
 inline torch::Tensor randn_like(const torch::Tensor& t) {
   return randn(t.sizes(), t.options().requires_grad(false));
 }
+/// `n` draws per row of `probs` `[R, K]`, `[R, n]`.
 inline torch::Tensor multinomial(const torch::Tensor& probs, int64_t n, bool replacement) {
-  return torch::multinomial(probs, n, replacement, current());
+  auto out = torch::empty({probs.size(0), n}, probs.options().dtype(torch::kLong));
+  const auto& s = detail::thread_streams();
+  if (s.blocks == nullptr || probs.size(0) != s.rows) return torch::multinomial_out(out, probs, n, replacement, current());
+  for (int64_t b = 0; b < s.block_count; ++b) {
+    const int64_t first = b * s.block_rows;
+    const int64_t count = std::min(s.block_rows, s.rows - first);
+    auto slice = out.narrow(0, first, count);
+    torch::multinomial_out(slice, probs.narrow(0, first, count), n, replacement, s.blocks[b]);
+  }
+  return out;
 }
 inline torch::Tensor randperm(int64_t n, torch::TensorOptions options) { return torch::randperm(n, current(), options); }
 /// One uniform number in [lo, hi) from the run's host engine (no device sync).

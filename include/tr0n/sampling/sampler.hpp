@@ -48,11 +48,15 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <c10/util/SmallVector.h>
+
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -73,6 +77,14 @@ struct sampler_options {
   TORCH_ARG(bool, clamp_to_box) = true;
   /// Keep every step's per-sample energies in `sample_result::trace`.
   TORCH_ARG(bool, record_trace) = false;
+  /// Most chains evaluated in one batch (0: all `N * n` at once). Bounds
+  /// memory; chunks are whole stream blocks (at least one), and results do
+  /// not depend on the chunk size (up to the rounding of batched kernels).
+  TORCH_ARG(int64_t, max_batch) = 0;
+  /// Chains per random stream: each block of this many chains draws from a
+  /// generator of its own, seeded from the run's seed and the block's index
+  /// (`tr0n/random.hpp`). Changing it changes the draws; `max_batch` does not.
+  TORCH_ARG(int64_t, stream_block) = 64;
   /// Makes a run reproducible. The run draws from its own generator and
   /// leaves LibTorch's global one alone (unseeded runs take one seed from it).
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
@@ -82,6 +94,11 @@ struct sampler_options {
     if (steps_ < 0) detail::fail("sampler_options: steps: expected T >= 0, got ", steps_);
     if (!(momentum_ >= 0 && momentum_ < 1))
       detail::fail("sampler_options: momentum: expected a value in [0, 1), got ", momentum_);
+    if (max_batch_ < 0) detail::fail("sampler_options: max_batch: expected chains per batch >= 0 (0 = all), got ", max_batch_);
+    if (stream_block_ < 1) detail::fail("sampler_options: stream_block: expected chains per stream >= 1, got ", stream_block_);
+    if (max_batch_ > 0 && max_batch_ < stream_block_)
+      detail::fail("sampler_options: max_batch: expected at least one stream block (stream_block = ", stream_block_,
+                   " chains), got ", max_batch_, "; lower stream_block too");
     if (!(grad_clip_ >= 0) || !std::isfinite(grad_clip_))
       detail::fail("sampler_options: grad_clip: expected a finite value >= 0 (0 = off), got ", grad_clip_);
   }
@@ -172,12 +189,8 @@ class sampler {
   torch::Tensor evaluate(const torch::Tensor& z, const torch::Tensor& conditions) {
     detail::check_matrix(z, "evaluate: z", prior().dim(), "the generator's latent dim");
     ++energy_evals_;
-    auto x = detail::unwrap(generator_).forward(z);
-    context_type ctx(z, x, conditions, prior(), encoder_);
-    auto e = energy_(ctx);
-    if (e.dim() != 1 || e.size(0) != z.size(0))
-      detail::fail("energy: expected per-sample energies of shape [", z.size(0), "], got shape ",
-                   detail::shape_of(e));
+    auto e = energy_of(z, conditions);
+    check_energy(e, z.size(0));
     return e;
   }
 
@@ -188,83 +201,79 @@ class sampler {
                   "tr0n::sampler: Init must model InitPolicy (name, start(sampler, c) returning a "
                   "state with .leaf, latent(state))");
     check_call(conditions, n);
-    generator_scope stream(options_.seed(), conditions.device());
+    const uint64_t seed = options_.seed() ? *options_.seed() : draw_seed();
     torch::AutoGradMode grad_mode(true);
-    energy_evals_ = 0;
 
     const auto c = conditions.repeat_interleave(n, 0);  // [M, C]
     const auto m = c.size(0);
     const auto total = options_.steps();
-    auto state = init_.start(*this, c);
-    state.leaf = clamp_to_box(state.leaf.detach());
+    const int64_t block = options_.stream_block();
+    const int64_t blocks = (m + block - 1) / block;
+    const int64_t per_chunk =
+        options_.max_batch() > 0 ? std::max<int64_t>(1, options_.max_batch() / block) : blocks;  // blocks
+    std::vector<at::Generator> streams;
+    streams.reserve(static_cast<size_t>(blocks));
+    for (int64_t b = 0; b < blocks; ++b)
+      streams.push_back(make_generator(block_seed(seed, static_cast<uint64_t>(b)), c.device()));
+
     auto failed = torch::zeros({m}, c.options().dtype(torch::kBool));
-    torch::Tensor velocity;
+    std::vector<chunk> chunks;
+    chunks.reserve(static_cast<size_t>((blocks + per_chunk - 1) / per_chunk));
+    energy_evals_ = 0;
+    int64_t start_evals = 0;  // energy_evals counts per chain: the first chunk's
+    for (int64_t b = 0; b < blocks; b += per_chunk) {
+      const int64_t first = b * block, rows = std::min(per_chunk * block, m - first);
+      chunk k{b, std::min(per_chunk, blocks - b), c.narrow(0, first, rows), failed.narrow(0, first, rows),
+              std::mt19937_64(block_seed(seed, static_cast<uint64_t>(b)))};
+      {
+        chain_streams_scope scope(&streams[static_cast<size_t>(b)], k.blocks, block, rows, k.host);
+        k.state.emplace(init_.start(*this, k.c));
+      }
+      k.state->leaf = clamp_to_box(k.state->leaf.detach());
+      if (chunks.empty()) start_evals = energy_evals_;
+      chunks.push_back(std::move(k));
+    }
+    energy_evals_ = start_evals;
+
     std::vector<torch::Tensor> trace;
     if (options_.record_trace()) trace.reserve(static_cast<size_t>(total + 1));
-
     detail::notify_begin(run_info{"sample", total, 0}, callbacks...);
     int64_t t = 0;
     for (; t < total; ++t) {
-      torch::Tensor& leaf = state.leaf;
-      leaf = leaf.detach().requires_grad_(true);
-      std::vector<torch::Tensor> wrt{leaf};
-      if constexpr (InitPolicyWithAux<Init, decltype(state)>) {
-        // The policy's optimiser holds this very tensor: keep it a leaf, never replace it.
-        auto& aux = init_.aux(state);
-        if (!aux.requires_grad()) aux.requires_grad_(true);
-        wrt.push_back(aux);
-      }
-      auto e = evaluate(init_.latent(state), c);
-      auto grads = torch::autograd::grad({e.sum()}, wrt, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                         /*create_graph=*/false, /*allow_unused=*/true);
-      auto g = grads[0].defined() ? grads[0] : torch::zeros_like(leaf);
-      auto e_now = e.detach();
-      if (options_.record_trace()) trace.push_back(e_now);
-
-      // A chain whose energy or gradient is non-finite is frozen and flagged.
-      auto bad = ~torch::isfinite(e_now) | ~torch::isfinite(g).flatten(1).all(1);
-      failed = failed | bad;
-      const auto frozen = detail::per_row(failed, g);
-      g = torch::where(frozen, torch::zeros_like(g), g);
-      if (options_.grad_clip() > 0) g = detail::clip_rows(g, options_.grad_clip(), 1e-12);
-      if (options_.momentum() > 0) {
-        velocity = velocity.defined() ? velocity.mul(options_.momentum()).add(g) : g;
-        g = velocity;
-      }
-
       const double eta = schedule_.step_size(t, total);
       const double sigma = noise_.sigma(eta);
-      torch::NoGradGuard no_grad;
-      auto next = leaf.detach() - eta * g;
-      if (sigma > 0) next = next + sigma * random::randn_like(next);
-      next = clamp_to_box(next);
-      // A latent that became non-finite fails its chain too, which stays where it was.
-      failed = failed | ~torch::isfinite(next).flatten(1).all(1);
-      leaf = torch::where(detail::per_row(failed, next), leaf.detach(), next);
-      if constexpr (InitPolicyWithAux<Init, decltype(state)>) {
-        auto& aux = init_.aux(state);
-        auto ga = grads[1].defined() ? grads[1] : torch::zeros_like(aux);
-        const auto aux_frozen = detail::per_row(failed, ga);
-        const auto before = aux.detach().clone();
-        // Zeroed, so a non-finite gradient of a failed row cannot reach an optimiser that mixes rows.
-        init_.update_aux(state, torch::where(aux_frozen, torch::zeros_like(ga), ga));
-        // The policy's optimiser keeps moving a frozen row by its moments: put it back.
-        aux.detach().copy_(torch::where(aux_frozen, before, aux.detach()));
+      torch::Tensor e_now;
+      if (chunks.size() == 1) {
+        e_now = step(chunks.front(), streams, eta, sigma);
+      } else {
+        e_now = torch::empty({m}, c.options());
+        for (auto& k : chunks) e_now.narrow(0, k.c_first(block), k.c.size(0)).copy_(step(k, streams, eta, sigma));
       }
+      if (options_.record_trace()) trace.push_back(e_now);
       if (detail::notify_step(step_info{"sample", t, total, e_now}, callbacks...)) {
         ++t;
         break;
       }
     }
+    energy_evals_ += t;
 
     sample_result r;
     {
       torch::NoGradGuard no_grad;
-      r.z = init_.latent(state).detach();
-      r.x = detail::unwrap(generator_).forward(r.z);
-      context_type ctx(r.z, r.x, c, prior(), encoder_);
-      r.energy = energy_(ctx).detach();
+      std::vector<torch::Tensor> zs, xs, es;
+      for (auto& k : chunks) {
+        auto z = init_.latent(*k.state).detach();
+        auto x = detail::unwrap(generator_).forward(z);
+        context_type ctx(z, x, k.c, prior(), encoder_);
+        es.push_back(energy_(ctx).detach());
+        zs.push_back(std::move(z));
+        xs.push_back(std::move(x));
+        k.state.reset();  // frees the chunk's state before the next chunk's evaluation
+      }
       ++energy_evals_;
+      r.z = zs.size() == 1 ? zs.front() : torch::cat(zs);
+      r.x = xs.size() == 1 ? xs.front() : torch::cat(xs);
+      r.energy = es.size() == 1 ? es.front() : torch::cat(es);
     }
     r.ok = ~failed & torch::isfinite(r.energy) & torch::isfinite(r.z).all(1);
     if (options_.record_trace()) {
@@ -279,6 +288,96 @@ class sampler {
   }
 
  private:
+  using state_type = decltype(std::declval<Init&>().start(std::declval<sampler&>(), std::declval<const torch::Tensor&>()));
+
+  /// Consecutive blocks of chains evaluated as one batch, with their state.
+  struct chunk {
+    int64_t first_block;
+    int64_t blocks;
+    torch::Tensor c;       ///< the chunk's conditions
+    torch::Tensor failed;  ///< a view of the run's flags
+    std::mt19937_64 host;  ///< the chunk's host engine
+    std::optional<state_type> state{};
+    torch::Tensor velocity{};
+    int64_t c_first(int64_t block) const { return first_block * block; }
+  };
+
+  /// Per-row energies without the checks of `evaluate` (the step loop's shapes are known).
+  torch::Tensor energy_of(const torch::Tensor& z, const torch::Tensor& c) {
+    auto x = detail::unwrap(generator_).forward(z);
+    context_type ctx(z, x, c, prior(), encoder_);
+    return energy_(ctx);
+  }
+
+  /// One Langevin step of chunk `k`; returns its energies before the step.
+  /// Rows are independent, a failure is permanent, and NaN is absorbing under
+  /// the update: a non-finite gradient makes the new latent non-finite. So one
+  /// test of the energy plus the new latent (before the box clamp, which would
+  /// turn an infinity finite), and one `where`, freeze a failed chain.
+  torch::Tensor step(chunk& k, const std::vector<at::Generator>& streams, double eta, double sigma) {
+    const int64_t rows = k.c.size(0);
+    chain_streams_scope scope(&streams[static_cast<size_t>(k.first_block)], k.blocks, options_.stream_block(),
+                              rows, k.host);
+    auto& state = *k.state;
+    torch::Tensor& leaf = state.leaf;
+    leaf = leaf.detach().requires_grad_(true);
+    torch::Tensor e, g, ga;
+    if constexpr (InitPolicyWithAux<Init, state_type>) {
+      // The policy's optimiser holds this very tensor: keep it a leaf, never replace it.
+      auto& aux = init_.aux(state);
+      if (!aux.requires_grad()) aux.requires_grad_(true);
+      e = energy_of(init_.latent(state), k.c);
+      check_energy(e, rows);
+      auto grads = torch::autograd::grad({e.sum()}, {leaf, aux}, {}, /*retain_graph=*/false,
+                                         /*create_graph=*/false, /*allow_unused=*/true);
+      g = std::move(grads[0]);
+      ga = std::move(grads[1]);
+    } else {
+      e = energy_of(init_.latent(state), k.c);
+      check_energy(e, rows);
+      g = std::move(torch::autograd::grad({e.sum()}, {leaf}, {}, /*retain_graph=*/false,
+                                          /*create_graph=*/false, /*allow_unused=*/true)[0]);
+    }
+    torch::NoGradGuard no_grad;
+    if (!g.defined()) g = torch::zeros_like(leaf);
+    auto e_now = e.detach();
+    if (options_.grad_clip() > 0) g = detail::clip_rows(g, options_.grad_clip(), 1e-12);
+    if (options_.momentum() > 0) {
+      k.velocity = k.velocity.defined() ? k.velocity.mul_(options_.momentum()).add_(g) : g;
+      g = k.velocity;
+    }
+    auto z = leaf.detach();
+    auto next = torch::add(z, g, -eta);
+    if (sigma > 0) next.add_(random::randn_like(next), sigma);
+    // One sum per row is finite iff the row and its energy are (up to an overflow of the sum itself).
+    k.failed.logical_or_(next.flatten(1).sum(1).add_(e_now).isfinite().logical_not_());
+    next = clamp_to_box(next);
+    const auto frozen = k.failed.view(row_shape(leaf.dim(), rows));
+    leaf = torch::where(frozen, z, next);
+    if constexpr (InitPolicyWithAux<Init, state_type>) {
+      auto& aux = init_.aux(state);
+      if (!ga.defined()) ga = torch::zeros_like(aux);
+      const auto aux_frozen = k.failed.view(row_shape(aux.dim(), rows));
+      const auto before = aux.detach().clone();
+      // Zeroed, so a non-finite gradient of a failed row cannot reach an optimiser that mixes rows.
+      init_.update_aux(state, ga.masked_fill_(aux_frozen, 0));
+      // The policy's optimiser keeps moving a frozen row by its moments: put it back.
+      aux.detach().copy_(torch::where(aux_frozen, before, aux.detach()));
+    }
+    return e_now;
+  }
+
+  static void check_energy(const torch::Tensor& e, int64_t rows) {
+    if (e.dim() != 1 || e.size(0) != rows)
+      detail::fail("energy: expected per-sample energies of shape [", rows, "], got shape ", detail::shape_of(e));
+  }
+
+  static c10::SmallVector<int64_t, 4> row_shape(int64_t dim, int64_t rows) {
+    c10::SmallVector<int64_t, 4> shape(static_cast<size_t>(dim), 1);
+    shape[0] = rows;
+    return shape;
+  }
+
   torch::Tensor clamp_to_box(const torch::Tensor& z) const {
     if constexpr (BoxedPrior<prior_type>) {
       if (options_.clamp_to_box()) {
