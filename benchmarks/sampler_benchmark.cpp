@@ -1,27 +1,69 @@
-// Overhead of tr0n's composed sampler against the same Langevin loop written
-// by hand in LibTorch, measured side by side in one run; the ratio is printed
-// at the end (1.00 means no overhead).
+// The sampler's speed, measured side by side in one run (Google Benchmark):
+//  - overhead: tr0n's composed sampler against the same Langevin loop written
+//    by hand in LibTorch, at B = 1, 16, 256 and 1024 chains, on LibTorch
+//    modules and on the same models as TorchScript; the ratios are printed
+//    at the end (1.00 means no overhead);
+//  - parts: one step's cost split into generator, encoder, energy and update;
+//  - threads: step time against LibTorch's and OpenBLAS's pool sizes;
+//  - training: translator training throughput (pairs/s) against batch size.
+//
+// Run: build/benchmarks/sampler_benchmark (about two minutes on 2 cores);
+// --benchmark_filter=overhead runs one group.
 #include "../tests/support/toy_models.hpp"
 
-#include <benchmark/benchmark.h>
+#include <tr0n/adapters/torchscript.hpp>
+#include <tr0n/runtime/threads.hpp>
 
+#include <benchmark/benchmark.h>
+#include <torch/script.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
-constexpr int64_t latent = 32, classes = 10, chains = 256, steps = 20;
+constexpr int64_t latent = 32, hidden = 256, pixels = 784, classes = 10, steps = 20;
+constexpr double eta = 0.05, sigma = 0.01, momentum = 0.5, clip = 5.0;
+const std::vector<int64_t> sizes{1, 16, 256, 1024};
 
-/// A frozen MLP generator onto 784 "pixels" and a linear classifier, from the tests' toy models.
+torch::Tensor conditions(int64_t b) { return tr0n::one_hot_conditions(torch::arange(b) % classes, classes); }
+
+/// Saves a TorchScript module with the given parameters and forward body.
+std::string save_script(const std::string& name, const std::vector<std::pair<std::string, torch::Tensor>>& params,
+                        const std::string& body) {
+  torch::jit::Module m(name);
+  for (const auto& [key, value] : params) m.register_parameter(key, value.detach().clone(), /*is_buffer=*/false);
+  m.define("def forward(self, x):\n    return " + body + "\n");
+  const auto path = (std::filesystem::temp_directory_path() / ("tr0n_bench_" + name + ".pt")).string();
+  m.save(path);
+  return path;
+}
+
+/// A frozen tanh MLP generator onto 784 "pixels" and a linear classifier
+/// (the tests' toy models), and the same two as TorchScript.
 struct fixture {
   tr0n_test::mlp_generator g{nullptr};
   tr0n_test::linear_classifier f{nullptr};
-  torch::Tensor conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
+  std::optional<tr0n::torchscript_generator<tr0n::standard_normal>> ts_g;
+  std::optional<tr0n::torchscript_encoder> ts_f;
   fixture() {
     torch::manual_seed(0);
-    g = tr0n_test::mlp_generator(latent, 256, 784);
-    f = tr0n_test::linear_classifier(784, classes, 1.0);
+    g = tr0n_test::mlp_generator(latent, hidden, pixels);
+    f = tr0n_test::linear_classifier(pixels, classes, 1.0);
+    const auto gen = save_script(
+        "generator", {{"w1", g->l1->weight}, {"b1", g->l1->bias}, {"w2", g->l2->weight}, {"b2", g->l2->bias}},
+        "torch.linear(torch.tanh(torch.linear(x * 1.5, self.w1, self.b1)), self.w2, self.b2)");
+    const auto enc = save_script("encoder", {{"w", f->fc->weight}, {"b", f->fc->bias}},
+                                 "torch.linear(x, self.w, self.b)");
+    ts_g.emplace(gen, tr0n::standard_normal(latent));
+    ts_f.emplace(enc, ts_g->example_output());
+    for (auto p : ts_g->module().parameters()) p.requires_grad_(false);
+    for (auto p : ts_f->module().parameters()) p.requires_grad_(false);
   }
 };
 fixture& shared() {
@@ -29,63 +71,210 @@ fixture& shared() {
   return fx;
 }
 
-constexpr double eta = 0.05, sigma = 0.01, momentum = 0.5, clip = 5.0;
-
-void tr0n_sampler(benchmark::State& state) {
-  auto& fx = shared();
-  tr0n::sampler s(fx.g, fx.f, tr0n::cross_entropy{}, tr0n::sampler_options().steps(steps).momentum(momentum).grad_clip(clip),
-                  tr0n::init::prior{}, tr0n::constant_step{eta}, tr0n::fixed_noise{sigma});
-  for (auto _ : state) benchmark::DoNotOptimize(s.sample(fx.conditions, chains / classes).energy);
+tr0n::sampler_options options() {
+  return tr0n::sampler_options().steps(steps).momentum(momentum).grad_clip(clip).seed(0);
 }
 
-void handwritten_loop(benchmark::State& state) {
-  auto& fx = shared();
-  for (auto _ : state) {
-    auto c = fx.conditions.repeat_interleave(chains / classes, 0);
-    auto z = torch::randn({c.size(0), latent});
-    torch::Tensor velocity;
-    for (int64_t t = 0; t < steps; ++t) {
-      z = z.detach().requires_grad_(true);
-      auto e = -(c * torch::log_softmax(fx.f->forward(fx.g->forward(z)), -1)).sum(-1);
-      auto g = torch::autograd::grad({e.sum()}, {z})[0];
-      g = g * (clip / (g.norm(2, 1, true) + 1e-12)).clamp_max(1.0);
-      velocity = velocity.defined() ? velocity.mul(momentum).add(g) : g;
-      torch::NoGradGuard no_grad;
-      z = z.detach() - eta * velocity + sigma * torch::randn_like(z);
-    }
+/// The loop a LibTorch user would write: cross-entropy energy, per-row
+/// gradient clipping, heavy-ball momentum, Gaussian noise.
+template <class Gen, class Enc>
+torch::Tensor handwritten(Gen&& gen, Enc&& enc, const torch::Tensor& c) {
+  auto z = torch::randn({c.size(0), latent});
+  torch::Tensor velocity;
+  for (int64_t t = 0; t < steps; ++t) {
+    z = z.detach().requires_grad_(true);
+    auto e = -(c * torch::log_softmax(enc(gen(z)), -1)).sum(-1);
+    auto g = torch::autograd::grad({e.sum()}, {z})[0];
+    g = g * (clip / (g.norm(2, 1, true) + 1e-12)).clamp_max(1.0);
+    velocity = velocity.defined() ? velocity.mul(momentum).add(g) : g;
     torch::NoGradGuard no_grad;
-    benchmark::DoNotOptimize(-(c * torch::log_softmax(fx.f->forward(fx.g->forward(z)), -1)).sum(-1));
+    z = z.detach() - eta * velocity + sigma * torch::randn_like(z);
+  }
+  torch::NoGradGuard no_grad;
+  return -(c * torch::log_softmax(enc(gen(z)), -1)).sum(-1);
+}
+
+void overhead_tr0n(benchmark::State& state) {
+  auto& fx = shared();
+  const auto c = conditions(state.range(0));
+  tr0n::sampler s(fx.g, fx.f, tr0n::cross_entropy{}, options(), tr0n::init::prior{}, tr0n::constant_step{eta},
+                  tr0n::fixed_noise{sigma});
+  for (auto _ : state) benchmark::DoNotOptimize(s.sample(c, 1).energy);
+}
+void overhead_handwritten(benchmark::State& state) {
+  auto& fx = shared();
+  const auto c = conditions(state.range(0));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(handwritten([&](const torch::Tensor& z) { return fx.g->forward(z); },
+                                         [&](const torch::Tensor& x) { return fx.f->forward(x); }, c));
+}
+void overhead_tr0n_torchscript(benchmark::State& state) {
+  auto& fx = shared();
+  const auto c = conditions(state.range(0));
+  tr0n::sampler s(*fx.ts_g, *fx.ts_f, tr0n::cross_entropy{}, options(), tr0n::init::prior{},
+                  tr0n::constant_step{eta}, tr0n::fixed_noise{sigma});
+  for (auto _ : state) benchmark::DoNotOptimize(s.sample(c, 1).energy);
+}
+void overhead_handwritten_torchscript(benchmark::State& state) {
+  auto& fx = shared();
+  const auto c = conditions(state.range(0));
+  auto& gm = fx.ts_g->module();
+  auto& fm = fx.ts_f->module();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(handwritten([&](const torch::Tensor& z) { return gm.forward({z}).toTensor(); },
+                                         [&](const torch::Tensor& x) { return fm.forward({x}).toTensor(); }, c));
+}
+
+// Side by side at each size: the pair runs back to back, three times.
+void overhead_args(benchmark::internal::Benchmark* b) {
+  for (auto n : sizes) b->Arg(n);
+  b->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->ReportAggregatesOnly(true);
+}
+BENCHMARK(overhead_tr0n)->Apply(overhead_args);
+BENCHMARK(overhead_handwritten)->Apply(overhead_args);
+BENCHMARK(overhead_tr0n_torchscript)->Apply(overhead_args);
+BENCHMARK(overhead_handwritten_torchscript)->Apply(overhead_args);
+
+/// One step's parts at 256 chains, each forward and backward, as the sampler runs them.
+void part_generator(benchmark::State& state) {
+  auto& fx = shared();
+  auto z = torch::randn({256, latent});
+  for (auto _ : state) {
+    auto leaf = z.detach().requires_grad_(true);
+    auto x = fx.g->forward(leaf);
+    benchmark::DoNotOptimize(torch::autograd::grad({x}, {leaf}, {torch::ones_like(x)})[0]);
   }
 }
+void part_encoder(benchmark::State& state) {
+  auto& fx = shared();
+  torch::Tensor x;
+  {
+    torch::NoGradGuard no_grad;
+    x = fx.g->forward(torch::randn({256, latent}));
+  }
+  for (auto _ : state) {
+    auto leaf = x.detach().requires_grad_(true);
+    auto y = fx.f->forward(leaf);
+    benchmark::DoNotOptimize(torch::autograd::grad({y}, {leaf}, {torch::ones_like(y)})[0]);
+  }
+}
+void part_energy(benchmark::State& state) {
+  const auto c = conditions(256);
+  auto logits = torch::randn({256, classes});
+  for (auto _ : state) {
+    auto leaf = logits.detach().requires_grad_(true);
+    auto e = -(c * torch::log_softmax(leaf, -1)).sum(-1);
+    benchmark::DoNotOptimize(torch::autograd::grad({e.sum()}, {leaf})[0]);
+  }
+}
+/// The update as the sampler runs it: clip, momentum, step, noise, failure test, freeze.
+void part_update(benchmark::State& state) {
+  torch::NoGradGuard no_grad;
+  auto z = torch::randn({256, latent}), g = torch::randn({256, latent}), e = torch::randn({256});
+  auto velocity = torch::zeros_like(z);
+  auto failed = torch::zeros({256}, torch::kBool);
+  for (auto _ : state) {
+    auto gc = g * ((clip / (g.norm(2, 1) + 1e-12)).clamp_max(1.0)).unsqueeze(1);
+    velocity.mul_(momentum).add_(gc);
+    auto next = torch::add(z, velocity, -eta);
+    next.add_(torch::randn_like(next), sigma);
+    failed.logical_or_(next.sum(1).add_(e).isfinite().logical_not_());
+    benchmark::DoNotOptimize(torch::where(failed.unsqueeze(1), z, next));
+  }
+}
+BENCHMARK(part_generator)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+BENCHMARK(part_encoder)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+BENCHMARK(part_energy)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+BENCHMARK(part_update)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 
-BENCHMARK(tr0n_sampler)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(handwritten_loop)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+/// Per-step time of the composed sampler at B chains with LibTorch's pool at
+/// `torch` threads and OpenBLAS's at `blas` (where it has a pool of its own).
+void threads(benchmark::State& state) {
+  auto& fx = shared();
+  const auto c = conditions(state.range(0));
+  const int torch_before = at::get_num_threads();
+  const auto blas = tr0n::detail::openblas_api::find();
+  const int blas_before = blas.get_num_threads ? blas.get_num_threads() : 0;
+  at::set_num_threads(static_cast<int>(state.range(1)));
+  if (blas.set_num_threads) blas.set_num_threads(static_cast<int>(state.range(2)));
+  tr0n::sampler s(fx.g, fx.f, tr0n::cross_entropy{}, options(), tr0n::init::prior{}, tr0n::constant_step{eta},
+                  tr0n::fixed_noise{sigma});
+  for (auto _ : state) benchmark::DoNotOptimize(s.sample(c, 1).energy);
+  state.counters["ms_per_step"] = benchmark::Counter(static_cast<double>(steps) * 1e-3,
+                                                     benchmark::Counter::kIsIterationInvariantRate |
+                                                         benchmark::Counter::kInvert);
+  at::set_num_threads(torch_before);
+  if (blas.set_num_threads && blas_before > 0) blas.set_num_threads(blas_before);
+}
+void thread_args(benchmark::internal::Benchmark* b) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::vector<int> counts = cores >= 2 ? std::vector<int>{1, cores} : std::vector<int>{1};
+  for (auto n : sizes)
+    for (int t : counts)
+      for (int p : counts) b->Args({n, t, p});
+  b->ArgNames({"B", "torch", "blas"})->Unit(benchmark::kMillisecond)->MinTime(0.3);
+}
+BENCHMARK(threads)->Apply(thread_args);
 
-/// Console output as usual, plus the ratio of the two loops at the end.
-class ratio_reporter : public benchmark::ConsoleReporter {
+/// Translator training throughput at batch size b (pairs per second).
+void training(benchmark::State& state) {
+  auto& fx = shared();
+  const int64_t b = state.range(0), train_steps = 10;
+  for (auto _ : state) {
+    state.PauseTiming();
+    torch::manual_seed(1);
+    tr0n::mixture_translator q(tr0n::mixture_translator_options(classes, latent).components(10).hidden(256));
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(tr0n::train_translator(q, fx.g, fx.f,
+                                                    tr0n::translator_training_options().steps(train_steps).batch_size(b).seed(0))
+                                 .losses);
+  }
+  state.counters["pairs_per_s"] =
+      benchmark::Counter(static_cast<double>(b * train_steps), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(training)->RangeMultiplier(4)->Range(64, 4096)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+
+/// Console output as usual, then the overhead ratios (medians of the repetitions) and the parts' shares.
+class summary_reporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
-    // With --benchmark_repetitions, compare the means; otherwise the single runs.
     for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration || r.aggregate_name == "mean")
-        times_[r.run_name.function_name] = r.GetAdjustedRealTime();
+      if (r.run_type == Run::RT_Iteration ? r.repetitions <= 1 : r.aggregate_name == "median")
+        times_[r.run_name.function_name][r.run_name.args] = r.GetAdjustedRealTime();
     ConsoleReporter::ReportRuns(runs);
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    if (times_.count("tr0n_sampler") && times_.count("handwritten_loop"))
-      std::printf("ratio tr0n_sampler / handwritten_loop = %.3f\n", times_["tr0n_sampler"] / times_["handwritten_loop"]);
+    auto ratios = [&](const std::string& ours, const std::string& theirs, const char* what) {
+      if (!times_.count(ours) || !times_.count(theirs)) return;
+      for (const auto& [args, t] : times_[ours])
+        if (times_[theirs].count(args))
+          std::printf("ratio %s / handwritten (%s), B = %s: %.3f\n", ours.c_str(), what, args.c_str(),
+                      t / times_[theirs][args]);
+    };
+    ratios("overhead_tr0n", "overhead_handwritten", "modules");
+    ratios("overhead_tr0n_torchscript", "overhead_handwritten_torchscript", "TorchScript");
+    double sum = 0;
+    const char* parts[] = {"part_generator", "part_encoder", "part_energy", "part_update"};
+    for (const char* p : parts)
+      if (times_.count(p)) sum += times_[p][""];
+    if (sum > 0)
+      for (const char* p : parts)
+        if (times_.count(p)) std::printf("share of a step at B = 256: %-15s %5.1f%%\n", p + 5, 100 * times_[p][""] / sum);
   }
 
  private:
-  std::map<std::string, double> times_;
+  std::map<std::string, std::map<std::string, double>> times_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The programs' thread policy (tr0n/runtime/threads.hpp); both pools are printed.
+  const auto config = tr0n::configure_threads(0);
+  std::printf("%s\n", config.describe().c_str());
   benchmark::Initialize(&argc, argv);
-  ratio_reporter reporter;
+  summary_reporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 }

@@ -530,3 +530,106 @@ TEST_CASE("the thread policy never gives both pools every core", "[runtime][thre
   }
   at::set_num_threads(before);
 }
+
+TEST_CASE("check_every: the same ok flags and the same good chains at every interval", "[sampler][errors][check_every]") {
+  // fails_mid_run turns NaN at its 7th call (step 6 of 20) for the chains whose condition has c_0 > 0.5.
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
+  identity_encoder f{2};
+  auto c = torch::tensor({{0.0f, 0.0f}, {1.0f, 1.0f}, {0.2f, 0.1f}});
+  const auto failed = c.select(1, 0).repeat_interleave(4) > 0.5;
+  auto run = [&](int64_t k, std::shared_ptr<torch::Tensor>& z_at_failure) {
+    fails_mid_run energy{.fail_at = 7};
+    z_at_failure = energy.z_at_failure;
+    sampler s(g, f, energy, sampler_options().steps(20).momentum(0.5).check_every(k).seed(3), init::prior{},
+              constant_step{0.05}, fixed_noise{0.01});
+    return s.sample(c, 4);
+  };
+  std::shared_ptr<torch::Tensor> at_failure, unused;
+  const auto every = run(1, at_failure);
+  CHECK(torch::equal(every.ok, ~failed));
+  // Checked every step, a failed chain stays where it failed, bit for bit.
+  CHECK(torch::equal(every.z.index({failed}), at_failure->index({failed})));
+  for (int64_t k : {3, 10, 20, 100}) {
+    INFO("check_every " << k);
+    const auto r = run(k, unused);
+    CHECK(torch::equal(r.ok, every.ok));
+    CHECK(torch::equal(r.z.index({~failed}), every.z.index({~failed})));  // good chains: untouched by the checks
+    CHECK(torch::isfinite(r.z).all().item<bool>());                        // failed ones: frozen at a finite latent
+    CHECK(r.steps_run == 20);
+  }
+  CHECK_THROWS_WITH(sampler_options().check_every(0).validate(), Catch::Contains("check_every"));
+}
+
+namespace {
+// E = -3e38 z_0 for chains with c_0 > 0.5, |z|^2 for the others: finite energies and gradients, but
+// at eta = 10 the step overflows to +inf, and the clamp would put the chain on the box's edge, finite.
+struct steep {
+  using tr0n_tag = energy_tag;
+  template <class Ctx>
+  torch::Tensor operator()(const Ctx& ctx) const {
+    const auto& z = ctx.z();
+    return torch::where(ctx.condition().select(1, 0) > 0.5, z.select(1, 0) * -3e38, z.pow(2).sum(-1));
+  }
+};
+}  // namespace
+
+TEST_CASE("check_every: an infinite step that the box clamp would hide still fails its chain", "[sampler][errors][box]") {
+  auto g = make_generator([](const torch::Tensor& z) { return z; }, uniform(2, -1, 1));
+  identity_encoder f{2};
+  auto c = torch::tensor({{0.0f, 0.0f}, {1.0f, 1.0f}});
+  const auto failed = c.select(1, 0).repeat_interleave(3) > 0.5;
+  for (int64_t k : {1, 10}) {
+    INFO("check_every " << k);
+    sampler s(g, f, steep{}, sampler_options().steps(8).check_every(k).seed(1), init::prior{}, constant_step{10.0},
+              no_noise{});
+    const auto r = s.sample(c, 3);
+    CHECK(torch::equal(r.ok, ~failed));
+    CHECK((r.z.abs() <= 1).all().item<bool>());
+  }
+}
+
+TEST_CASE("max_batch: chunked runs give what one batch gives, and options are checked", "[sampler][max_batch]") {
+  auto& p = problem();
+  const auto c = p.conditions();  // 5 conditions x 60 samples = 300 chains, 5 blocks of 64 (the last of 44)
+  auto run = [&](auto init, int64_t max_batch) {
+    sampler s(p.g, p.f, cross_entropy{}, p.q,
+              sampler_options().steps(12).momentum(0.5).grad_clip(5).max_batch(max_batch).seed(9), init,
+              constant_step{0.05}, fixed_noise{0.02});
+    return s.sample(c, 60);
+  };
+  auto same = [](const sample_result& a, const sample_result& b) {
+    CHECK(torch::allclose(a.z, b.z, 1e-5, 1e-5));
+    CHECK(torch::allclose(a.x, b.x, 1e-5, 1e-5));
+    CHECK(torch::allclose(a.energy, b.energy, 1e-5, 1e-5));
+    CHECK(torch::equal(a.ok, b.ok));
+    CHECK(a.energy_evals == b.energy_evals);
+    CHECK(a.grad_evals == b.grad_evals);
+  };
+  SECTION("translator start") {
+    const auto whole = run(init::translator_sample{}, 0);
+    for (int64_t m : {64, 100, 128, 256, 1000}) {
+      INFO("max_batch " << m);
+      same(run(init::translator_sample{}, m), whole);
+    }
+  }
+  SECTION("best of 3 from the prior") {
+    const auto whole = run(init::best_of<3, init::prior>{}, 0);
+    same(run(init::best_of<3, init::prior>{}, 64), whole);
+  }
+  SECTION("the mixture hybrid") {
+    const auto whole = run(init::translator_mixture{}, 0);
+    same(run(init::translator_mixture{}, 128), whole);
+  }
+  SECTION("a run of one block draws what LibTorch draws from the seed") {
+    sampler s(p.g, p.f, cross_entropy{}, sampler_options().seed(21), init::prior{});
+    const auto r = s.sample(c, 4);  // 20 chains
+    CHECK(torch::equal(r.z, torch::randn({20, p.d}, make_generator(21), torch::kFloat32)));
+  }
+  SECTION("bad options") {
+    CHECK_THROWS_WITH(sampler_options().max_batch(-1).validate(), Catch::Contains("max_batch"));
+    CHECK_THROWS_WITH(sampler_options().max_batch(10).validate(),
+                      Catch::Contains("max_batch") && Catch::Contains("stream_block"));
+    CHECK_NOTHROW(sampler_options().max_batch(10).stream_block(8).validate());
+    CHECK_THROWS_WITH(sampler_options().stream_block(0).validate(), Catch::Contains("stream_block"));
+  }
+}
