@@ -18,6 +18,7 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -71,6 +72,11 @@ fixture& shared() {
   return fx;
 }
 
+std::map<std::string, double>& ratios() {
+  static std::map<std::string, double> r;
+  return r;
+}
+
 tr0n::sampler_options options() {
   return tr0n::sampler_options().steps(steps).momentum(momentum).grad_clip(clip).seed(0);
 }
@@ -94,46 +100,69 @@ torch::Tensor handwritten(Gen&& gen, Enc&& enc, const torch::Tensor& c) {
   return -(c * torch::log_softmax(enc(gen(z)), -1)).sum(-1);
 }
 
-void overhead_tr0n(benchmark::State& state) {
+/// Times `ours` and `theirs` alternately, in turn first, and reports the ratio
+/// of their medians (drift and noise hit both alike).
+template <class Ours, class Theirs>
+void side_by_side(benchmark::State& state, const std::string& name, Ours&& ours, Theirs&& theirs) {
+  using clock = std::chrono::steady_clock;
+  std::vector<double> a, b;
+  bool ours_first = true;
+  for (auto _ : state) {
+    for (int i = 0; i < 2; ++i) {
+      const auto t0 = clock::now();
+      if (ours_first == (i == 0)) {
+        benchmark::DoNotOptimize(ours());
+        a.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+      } else {
+        benchmark::DoNotOptimize(theirs());
+        b.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+      }
+    }
+    ours_first = !ours_first;
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double ta = median(a), tb = median(b);
+  state.counters["tr0n_ms"] = ta * 1e3;
+  state.counters["hand_ms"] = tb * 1e3;
+  state.counters["ratio"] = ta / tb;
+  ratios()[name + ", B = " + std::to_string(state.range(0))] = ta / tb;
+}
+
+void overhead(benchmark::State& state) {
   auto& fx = shared();
   const auto c = conditions(state.range(0));
   tr0n::sampler s(fx.g, fx.f, tr0n::cross_entropy{}, options(), tr0n::init::prior{}, tr0n::constant_step{eta},
                   tr0n::fixed_noise{sigma});
-  for (auto _ : state) benchmark::DoNotOptimize(s.sample(c, 1).energy);
+  side_by_side(
+      state, "modules", [&] { return s.sample(c, 1).energy; },
+      [&] {
+        return handwritten([&](const torch::Tensor& z) { return fx.g->forward(z); },
+                           [&](const torch::Tensor& x) { return fx.f->forward(x); }, c);
+      });
 }
-void overhead_handwritten(benchmark::State& state) {
-  auto& fx = shared();
-  const auto c = conditions(state.range(0));
-  for (auto _ : state)
-    benchmark::DoNotOptimize(handwritten([&](const torch::Tensor& z) { return fx.g->forward(z); },
-                                         [&](const torch::Tensor& x) { return fx.f->forward(x); }, c));
-}
-void overhead_tr0n_torchscript(benchmark::State& state) {
+void overhead_torchscript(benchmark::State& state) {
   auto& fx = shared();
   const auto c = conditions(state.range(0));
   tr0n::sampler s(*fx.ts_g, *fx.ts_f, tr0n::cross_entropy{}, options(), tr0n::init::prior{},
                   tr0n::constant_step{eta}, tr0n::fixed_noise{sigma});
-  for (auto _ : state) benchmark::DoNotOptimize(s.sample(c, 1).energy);
-}
-void overhead_handwritten_torchscript(benchmark::State& state) {
-  auto& fx = shared();
-  const auto c = conditions(state.range(0));
   auto& gm = fx.ts_g->module();
   auto& fm = fx.ts_f->module();
-  for (auto _ : state)
-    benchmark::DoNotOptimize(handwritten([&](const torch::Tensor& z) { return gm.forward({z}).toTensor(); },
-                                         [&](const torch::Tensor& x) { return fm.forward({x}).toTensor(); }, c));
+  side_by_side(
+      state, "TorchScript", [&] { return s.sample(c, 1).energy; },
+      [&] {
+        return handwritten([&](const torch::Tensor& z) { return gm.forward({z}).toTensor(); },
+                           [&](const torch::Tensor& x) { return fm.forward({x}).toTensor(); }, c);
+      });
 }
-
-// Side by side at each size: the pair runs back to back, three times.
 void overhead_args(benchmark::internal::Benchmark* b) {
   for (auto n : sizes) b->Arg(n);
-  b->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->ReportAggregatesOnly(true);
+  b->ArgName("B")->Unit(benchmark::kMillisecond)->MinTime(3.0);
 }
-BENCHMARK(overhead_tr0n)->Apply(overhead_args);
-BENCHMARK(overhead_handwritten)->Apply(overhead_args);
-BENCHMARK(overhead_tr0n_torchscript)->Apply(overhead_args);
-BENCHMARK(overhead_handwritten_torchscript)->Apply(overhead_args);
+BENCHMARK(overhead)->Apply(overhead_args);
+BENCHMARK(overhead_torchscript)->Apply(overhead_args);
 
 /// One step's parts at 256 chains, each forward and backward, as the sampler runs them.
 void part_generator(benchmark::State& state) {
@@ -234,37 +263,27 @@ void training(benchmark::State& state) {
 }
 BENCHMARK(training)->RangeMultiplier(4)->Range(64, 4096)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 
-/// Console output as usual, then the overhead ratios (medians of the repetitions) and the parts' shares.
+/// Console output as usual, then the overhead ratios and the parts' shares.
 class summary_reporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration ? r.repetitions <= 1 : r.aggregate_name == "median")
-        times_[r.run_name.function_name][r.run_name.args] = r.GetAdjustedRealTime();
+    for (const auto& r : runs) times_[r.run_name.function_name] = r.GetAdjustedRealTime();
     ConsoleReporter::ReportRuns(runs);
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    auto ratios = [&](const std::string& ours, const std::string& theirs, const char* what) {
-      if (!times_.count(ours) || !times_.count(theirs)) return;
-      for (const auto& [args, t] : times_[ours])
-        if (times_[theirs].count(args))
-          std::printf("ratio %s / handwritten (%s), B = %s: %.3f\n", ours.c_str(), what, args.c_str(),
-                      t / times_[theirs][args]);
-    };
-    ratios("overhead_tr0n", "overhead_handwritten", "modules");
-    ratios("overhead_tr0n_torchscript", "overhead_handwritten_torchscript", "TorchScript");
+    for (const auto& [name, ratio] : ratios()) std::printf("ratio tr0n / handwritten, %-28s %.3f\n", name.c_str(), ratio);
     double sum = 0;
     const char* parts[] = {"part_generator", "part_encoder", "part_energy", "part_update"};
     for (const char* p : parts)
-      if (times_.count(p)) sum += times_[p][""];
+      if (times_.count(p)) sum += times_[p];
     if (sum > 0)
       for (const char* p : parts)
-        if (times_.count(p)) std::printf("share of a step at B = 256: %-15s %5.1f%%\n", p + 5, 100 * times_[p][""] / sum);
+        if (times_.count(p)) std::printf("share of a step at B = 256: %-10s %5.1f%%\n", p + 5, 100 * times_[p] / sum);
   }
 
  private:
-  std::map<std::string, std::map<std::string, double>> times_;
+  std::map<std::string, double> times_;
 };
 
 }  // namespace

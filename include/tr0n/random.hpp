@@ -46,7 +46,7 @@ namespace detail {
 /// that shape a computation (a resize ratio) and so must be known on the host.
 struct run_streams {
   at::Generator tensors;
-  std::mt19937_64 host{0x7230};
+  std::mt19937_64* host = nullptr;  ///< the run's host engine (owned by its scope)
   /// Per-chain blocks (none outside a `chain_streams_scope`): `blocks[b]`
   /// draws rows `[b * block_rows, (b + 1) * block_rows)` of the `rows` chains.
   const at::Generator* blocks = nullptr;
@@ -57,6 +57,12 @@ struct run_streams {
 inline run_streams& thread_streams() {
   thread_local run_streams current;
   return current;
+}
+/// The current run's host engine; outside any run, one per thread.
+inline std::mt19937_64& host_engine() {
+  thread_local std::mt19937_64 outside{0x7230};
+  auto* h = thread_streams().host;
+  return h ? *h : outside;
 }
 }  // namespace detail
 
@@ -102,7 +108,7 @@ class generator_scope {
  public:
   /// `gen` for tensors; the host engine is seeded with `host_seed`.
   generator_scope(at::Generator gen, uint64_t host_seed)
-      : previous_(std::exchange(detail::thread_streams(), detail::run_streams{std::move(gen), std::mt19937_64(host_seed)})) {}
+      : host_(host_seed), previous_(std::exchange(detail::thread_streams(), detail::run_streams{std::move(gen), &host_})) {}
   /// The run's streams for `device`: seeded with `seed`, or with `draw_seed()`.
   generator_scope(std::optional<uint64_t> seed, torch::Device device) : generator_scope(seeded(seed), device) {}
   generator_scope(const generator_scope&) = delete;
@@ -113,30 +119,25 @@ class generator_scope {
   generator_scope(uint64_t seed, torch::Device device) : generator_scope(make_generator(seed, device), seed) {}
   static uint64_t seeded(std::optional<uint64_t> seed) { return seed ? *seed : draw_seed(); }
 
+  std::mt19937_64 host_;
   detail::run_streams previous_;
 };
 
 /// One chunk of a run's per-chain streams: `blocks` (generators of
 /// consecutive blocks of `block_rows` chains, the last one possibly shorter)
 /// cover the chunk's `rows` chains. The chunk's host engine is `host`, which
-/// the scope advances. See the file comment.
+/// must outlive the scope. See the file comment.
 class chain_streams_scope {
  public:
   chain_streams_scope(const at::Generator* blocks, int64_t block_count, int64_t block_rows, int64_t rows,
                       std::mt19937_64& host)
-      : host_(host) {
-    auto& s = detail::thread_streams();
-    previous_ = std::exchange(s, detail::run_streams{blocks[0], host, blocks, block_count, block_rows, rows});
-  }
+      : previous_(std::exchange(detail::thread_streams(),
+                                detail::run_streams{blocks[0], &host, blocks, block_count, block_rows, rows})) {}
   chain_streams_scope(const chain_streams_scope&) = delete;
   chain_streams_scope& operator=(const chain_streams_scope&) = delete;
-  ~chain_streams_scope() {
-    host_ = detail::thread_streams().host;
-    detail::thread_streams() = std::move(previous_);
-  }
+  ~chain_streams_scope() { detail::thread_streams() = std::move(previous_); }
 
  private:
-  std::mt19937_64& host_;
   detail::run_streams previous_;
 };
 
@@ -147,7 +148,7 @@ template <class Fill>
 torch::Tensor fill_draw(torch::Tensor out, Fill&& fill) {
   const auto& s = thread_streams();
   const int64_t n = out.dim() > 0 ? out.size(0) : 0;
-  if (s.blocks == nullptr || s.rows == 0 || n == 0 || n % s.rows != 0) {
+  if (s.blocks == nullptr || s.block_count == 1 || s.rows == 0 || n == 0 || n % s.rows != 0) {
     fill(out, s.tensors.defined() ? c10::optional<at::Generator>(s.tensors) : c10::nullopt);
     return out;
   }
@@ -193,7 +194,8 @@ inline torch::Tensor randn_like(const torch::Tensor& t) {
 inline torch::Tensor multinomial(const torch::Tensor& probs, int64_t n, bool replacement) {
   auto out = torch::empty({probs.size(0), n}, probs.options().dtype(torch::kLong));
   const auto& s = detail::thread_streams();
-  if (s.blocks == nullptr || probs.size(0) != s.rows) return torch::multinomial_out(out, probs, n, replacement, current());
+  if (s.blocks == nullptr || s.block_count == 1 || probs.size(0) != s.rows)
+    return torch::multinomial_out(out, probs, n, replacement, current());
   for (int64_t b = 0; b < s.block_count; ++b) {
     const int64_t first = b * s.block_rows;
     const int64_t count = std::min(s.block_rows, s.rows - first);
@@ -205,7 +207,7 @@ inline torch::Tensor multinomial(const torch::Tensor& probs, int64_t n, bool rep
 inline torch::Tensor randperm(int64_t n, torch::TensorOptions options) { return torch::randperm(n, current(), options); }
 /// One uniform number in [lo, hi) from the run's host engine (no device sync).
 inline double host_uniform(double lo, double hi) {
-  return std::uniform_real_distribution<double>(lo, hi)(detail::thread_streams().host);
+  return std::uniform_real_distribution<double>(lo, hi)(detail::host_engine());
 }
 
 }  // namespace random

@@ -132,7 +132,7 @@ using with_noise_param = sampler<linear_generator, linear_encoder, squared_dista
 static_assert(sizeof(with_noise_param) == sizeof(lean) + sizeof(double),
               "an empty noise policy must cost nothing");
 static_assert(sizeof(lean) == sizeof(linear_generator) + sizeof(linear_encoder) + sizeof(sampler_options) +
-                                  sizeof(constant_step) + sizeof(int64_t),
+                                  sizeof(constant_step) + sizeof(int64_t) + sizeof(tr0n::detail::seen_tensor),
               "empty energy, translator, init and noise policies must cost nothing");
 }  // namespace
 

@@ -561,14 +561,14 @@ TEST_CASE("check_every: the same ok flags and the same good chains at every inte
 }
 
 namespace {
-// E = -3e38 z_0 for chains with c_0 > 0.5, |z|^2 for the others: finite energies and gradients, but
-// at eta = 10 the step overflows to +inf, and the clamp would put the chain on the box's edge, finite.
+// E = -3e37 z_0 for chains with c_0 > 0.5, |z|^2 for the others: finite energies and gradients (and
+// finite sums of 8 energies), but at eta = 100 the step overflows to +inf, and the clamp would put the chain on the box's edge, finite.
 struct steep {
   using tr0n_tag = energy_tag;
   template <class Ctx>
   torch::Tensor operator()(const Ctx& ctx) const {
     const auto& z = ctx.z();
-    return torch::where(ctx.condition().select(1, 0) > 0.5, z.select(1, 0) * -3e38, z.pow(2).sum(-1));
+    return torch::where(ctx.condition().select(1, 0) > 0.5, z.select(1, 0) * -3e37, z.pow(2).sum(-1));
   }
 };
 }  // namespace
@@ -580,7 +580,7 @@ TEST_CASE("check_every: an infinite step that the box clamp would hide still fai
   const auto failed = c.select(1, 0).repeat_interleave(3) > 0.5;
   for (int64_t k : {1, 10}) {
     INFO("check_every " << k);
-    sampler s(g, f, steep{}, sampler_options().steps(8).check_every(k).seed(1), init::prior{}, constant_step{10.0},
+    sampler s(g, f, steep{}, sampler_options().steps(8).check_every(k).seed(1), init::prior{}, constant_step{100.0},
               no_noise{});
     const auto r = s.sample(c, 3);
     CHECK(torch::equal(r.ok, ~failed));

@@ -83,4 +83,24 @@ inline void check_positive(int64_t v, std::string_view name) {
   if (v <= 0) fail(name, ": expected a value > 0, got ", v);
 }
 
+/// Remembers one tensor, as it was: `same(t)` is true while `t` is that
+/// tensor and has not been written to since. The weak reference keeps its
+/// address from being reused; it never keeps the tensor's memory alive.
+class seen_tensor {
+ public:
+  bool same(const torch::Tensor& t) const {
+    return t.defined() && !seen_.expired() && seen_.lock().get() == t.unsafeGetTensorImpl() &&
+           version_ == t._version();
+  }
+  void remember(const torch::Tensor& t) {
+    seen_ = weak_type(t.getIntrusivePtr());
+    version_ = t._version();
+  }
+
+ private:
+  using weak_type = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  weak_type seen_{c10::intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>()};
+  uint32_t version_ = 0;
+};
+
 }  // namespace tr0n::detail

@@ -17,6 +17,7 @@ inline torch::Tensor per_row(const torch::Tensor& per_sample, const torch::Tenso
 
 /// Each row of `g` (everything past dim 0 flattened) scaled down to L2 norm at most `max_norm`.
 inline torch::Tensor clip_rows(const torch::Tensor& g, double max_norm, double eps) {
+  if (g.dim() == 2) return g * (max_norm / (g.norm(2, 1, /*keepdim=*/true) + eps)).clamp_max(1.0);
   return g * per_row((max_norm / (g.flatten(1).norm(2, 1) + eps)).clamp_max(1.0), g);
 }
 

@@ -213,7 +213,7 @@ class sampler {
     const uint64_t seed = options_.seed() ? *options_.seed() : draw_seed();
     torch::AutoGradMode grad_mode(true);
 
-    const auto c = conditions.repeat_interleave(n, 0);  // [M, C]
+    const auto c = n == 1 ? conditions : conditions.repeat_interleave(n, 0);  // [M, C]
     const auto m = c.size(0);
     const auto total = options_.steps();
     const int64_t block = options_.stream_block();
@@ -247,16 +247,21 @@ class sampler {
     std::vector<torch::Tensor> trace;
     if (options_.record_trace()) trace.reserve(static_cast<size_t>(total + 1));
     detail::notify_begin(run_info{"sample", total, 0}, callbacks...);
+    std::optional<chain_streams_scope> whole;  // one chunk: its streams stay installed
+    if (chunks.size() == 1) whole.emplace(streams.data(), blocks, block, m, chunks.front().host);
     int64_t t = 0;
     for (; t < total; ++t) {
       const double eta = schedule_.step_size(t, total);
       const double sigma = noise_.sigma(eta);
       torch::Tensor e_now;
       if (chunks.size() == 1) {
-        e_now = step(chunks.front(), streams, t, eta, sigma);
+        e_now = step(chunks.front(), t, eta, sigma);
       } else {
         e_now = torch::empty({m}, c.options());
-        for (auto& k : chunks) e_now.narrow(0, k.c_first(block), k.c.size(0)).copy_(step(k, streams, t, eta, sigma));
+        for (auto& k : chunks) {
+          chain_streams_scope scope(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
+          e_now.narrow(0, k.c_first(block), k.c.size(0)).copy_(step(k, t, eta, sigma));
+        }
       }
       if (options_.record_trace()) trace.push_back(e_now);
       if (detail::notify_step(step_info{"sample", t, total, e_now}, callbacks...)) {
@@ -272,6 +277,8 @@ class sampler {
       torch::NoGradGuard no_grad;
       std::vector<torch::Tensor> zs, xs, es;
       for (auto& k : chunks) {
+        std::optional<chain_streams_scope> scope;  // energies may draw (augmentations)
+        if (!whole) scope.emplace(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
         auto z = init_.latent(*k.state).detach();
         auto x = detail::unwrap(generator_).forward(z);
         context_type ctx(z, x, k.c, prior(), encoder_);
@@ -285,7 +292,9 @@ class sampler {
       r.x = xs.size() == 1 ? xs.front() : torch::cat(xs);
       r.energy = es.size() == 1 ? es.front() : torch::cat(es);
     }
-    r.ok = ~failed & torch::isfinite(r.energy) & torch::isfinite(r.z).all(1);
+    // The last check covered the latents (after a step); the final energies are new.
+    auto final_sums = t > 0 ? r.energy.mul(0) : (r.z.sum(1) + r.energy).mul_(0);
+    r.ok = final_sums.eq(0).logical_and_(failed.logical_not_());
     if (options_.record_trace()) {
       trace.push_back(r.energy);
       r.trace = torch::stack(trace);
@@ -310,7 +319,7 @@ class sampler {
     std::optional<state_type> state{};
     torch::Tensor velocity{};
     torch::Tensor checked{};             ///< the latents at the last check (a finite row stays there)
-    std::vector<torch::Tensor> pending;  ///< per-row sums since the last check
+    std::vector<torch::Tensor> pending{};  ///< per-row sums since the last check
     int64_t c_first(int64_t block) const { return first_block * block; }
   };
 
@@ -321,12 +330,10 @@ class sampler {
     return energy_(ctx);
   }
 
-  /// Step `t` of chunk `k`; returns its energies before the step. Failed
+  /// Step `t` of chunk `k`, with its streams installed; returns its energies before the step. Failed
   /// chains are found and frozen by `settle`, every `check_every` steps.
-  torch::Tensor step(chunk& k, const std::vector<at::Generator>& streams, int64_t t, double eta, double sigma) {
+  torch::Tensor step(chunk& k, int64_t t, double eta, double sigma) {
     const int64_t rows = k.c.size(0);
-    chain_streams_scope scope(&streams[static_cast<size_t>(k.first_block)], k.blocks, options_.stream_block(),
-                              rows, k.host);
     auto& state = *k.state;
     torch::Tensor& leaf = state.leaf;
     leaf = leaf.detach().requires_grad_(true);
@@ -408,7 +415,7 @@ class sampler {
       sums.add_(torch::stack(k.pending).sum(0));
     }
     k.pending.clear();
-    k.failed.logical_or_(sums.isfinite().logical_not_());
+    k.failed.logical_or_(sums.mul_(0).ne(0));  // x * 0 is 0 exactly when x is finite (two kernels; isfinite is four)
     auto& leaf = k.state->leaf;
     leaf = torch::where(k.failed.view(row_shape(next.dim(), next.size(0))), k.checked, next);
     k.checked = leaf;
@@ -454,8 +461,11 @@ class sampler {
       if (!params.empty())
         detail::check_same_device(conditions, "sample: conditions", params.front(), "the translator");
     }
+    // The value checks read the conditions on the host: once per tensor and version.
+    if (checked_conditions_.same(conditions)) return;
     detail::check_finite(conditions, "sample: conditions");
     detail::check_energy_conditions(energy_, conditions, "sample: conditions");
+    checked_conditions_.remember(conditions);
   }
 
   [[no_unique_address]] G generator_;
@@ -467,6 +477,7 @@ class sampler {
   [[no_unique_address]] S schedule_;
   [[no_unique_address]] N noise_;
   int64_t energy_evals_ = 0;
+  detail::seen_tensor checked_conditions_;
 };
 
 }  // namespace tr0n

@@ -330,7 +330,7 @@ training_report train_translator(T& translator, G& generator, F& encoder,
     }
     adam.step_count() = r.adam_t.to(tensor_options.device(), torch::kFloat64).reshape({});
     auto& streams = detail::thread_streams();
-    detail::restore_streams(r, streams.tensors, streams.host, options.resume_from());
+    detail::restore_streams(r, streams.tensors, detail::host_engine(), options.resume_from());
     for (int64_t i = 0; i < r.step; ++i) losses.push_back(r.losses[i].to(tensor_options));
     skipped.fill_(r.skipped);
     if (r.initial_log_std.defined()) initial_log_std = r.initial_log_std.to(tensor_options);
@@ -355,7 +355,7 @@ training_report train_translator(T& translator, G& generator, F& encoder,
       s.rng = gen.get_state();
     }
     std::ostringstream host;
-    host << detail::thread_streams().host;
+    host << detail::host_engine();
     s.host_rng = host.str();
     s.losses = losses.empty() ? torch::empty({0}, torch::kFloat64) : torch::stack(losses).to(torch::kCPU, torch::kFloat64);
     s.skipped = skipped.item<int64_t>();
