@@ -26,6 +26,8 @@
 /// tr0n::generator_scope scope(/*seed=*/42, torch::kCPU);
 /// auto z = tr0n::random::randn({4, 8}, torch::kFloat32);  // from gen
 /// ```
+#include <tr0n/detail/compat.hpp>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <ATen/Context.h>
@@ -149,7 +151,7 @@ torch::Tensor fill_draw(torch::Tensor out, Fill&& fill) {
   const auto& s = thread_streams();
   const int64_t n = out.dim() > 0 ? out.size(0) : 0;
   if (s.blocks == nullptr || s.block_count == 1 || s.rows == 0 || n == 0 || n % s.rows != 0) {
-    fill(out, s.tensors.defined() ? c10::optional<at::Generator>(s.tensors) : c10::nullopt);
+    fill(out, s.tensors.defined() ? detail::generator_arg(s.tensors) : detail::torch_nullopt);
     return out;
   }
   const int64_t k = n / s.rows;
@@ -157,7 +159,7 @@ torch::Tensor fill_draw(torch::Tensor out, Fill&& fill) {
     const int64_t first = b * s.block_rows;
     const int64_t count = std::min(s.block_rows, s.rows - first);
     auto slice = out.narrow(0, first * k, count * k);
-    fill(slice, c10::optional<at::Generator>(s.blocks[b]));
+    fill(slice, detail::generator_arg(s.blocks[b]));
   }
   return out;
 }
@@ -167,9 +169,9 @@ torch::Tensor fill_draw(torch::Tensor out, Fill&& fill) {
 /// current scope's generator (the global one outside a scope).
 namespace random {
 
-inline c10::optional<at::Generator> current() {
+inline detail::generator_arg current() {
   const auto& g = detail::thread_streams().tensors;
-  if (!g.defined()) return c10::nullopt;
+  if (!g.defined()) return detail::torch_nullopt;
   return g;
 }
 
@@ -177,15 +179,15 @@ inline c10::optional<at::Generator> current() {
 // one block equals LibTorch's draw of the same shape from the same generator.
 inline torch::Tensor randn(torch::IntArrayRef size, torch::TensorOptions options = {}) {
   return detail::fill_draw(torch::empty(size, options),
-                           [](torch::Tensor& t, c10::optional<at::Generator> g) { t.normal_(0, 1, g); });
+                           [](torch::Tensor& t, detail::generator_arg g) { t.normal_(0, 1, g); });
 }
 inline torch::Tensor rand(torch::IntArrayRef size, torch::TensorOptions options = {}) {
   return detail::fill_draw(torch::empty(size, options),
-                           [](torch::Tensor& t, c10::optional<at::Generator> g) { t.uniform_(0, 1, g); });
+                           [](torch::Tensor& t, detail::generator_arg g) { t.uniform_(0, 1, g); });
 }
 inline torch::Tensor randint(int64_t low, int64_t high, torch::IntArrayRef size, torch::TensorOptions options) {
   return detail::fill_draw(torch::empty(size, options),
-                           [&](torch::Tensor& t, c10::optional<at::Generator> g) { t.random_(low, high, g); });
+                           [&](torch::Tensor& t, detail::generator_arg g) { t.random_(low, high, g); });
 }
 inline torch::Tensor randn_like(const torch::Tensor& t) {
   return randn(t.sizes(), t.options().requires_grad(false));

@@ -633,3 +633,46 @@ TEST_CASE("max_batch: chunked runs give what one batch gives, and options are ch
     CHECK_THROWS_WITH(sampler_options().stream_block(0).validate(), Catch::Contains("stream_block"));
   }
 }
+
+TEST_CASE("on the test device: training, every start, chunking and the checks", "[sampler][device]") {
+  // TR0N_TEST_DEVICE=cuda runs this on a GPU (scripts/gpu-check.sh); cpu by default.
+  const auto device = test_device();
+  INFO("device " << device);
+  torch::manual_seed(3);
+  mlp_generator g(8, 32, 16);
+  linear_classifier f(16, 5, 3.0);
+  g->to(device);
+  f->to(device);
+  mixture_translator q(mixture_translator_options(5, 8).components(4).transform(condition_transform::softmax));
+  q->to(device);
+  const auto report = train_translator(q, g, f, translator_training_options().steps(300).batch_size(128).seed(5));
+  CHECK(report.losses.index({torch::indexing::Slice(-20)}).mean().item<double>() <
+        report.losses.index({torch::indexing::Slice(0, 20)}).mean().item<double>());
+  const auto c = one_hot_conditions(torch::arange(5), 5).to(device);
+  auto run = [&](auto init, int64_t max_batch, int64_t check_every) {
+    sampler s(g, f, cross_entropy{}, q,
+              sampler_options().steps(10).momentum(0.5).grad_clip(5).max_batch(max_batch).check_every(check_every).seed(2),
+              init, constant_step{0.05}, fixed_noise{0.01});
+    return s.sample(c, 30);  // 150 chains: 3 stream blocks
+  };
+  for (int64_t check_every : {1, 10}) {
+    const auto whole = run(init::translator_sample{}, 0, check_every);
+    CHECK(whole.z.device() == device);
+    CHECK(whole.ok.all().item<bool>());
+    const auto chunked = run(init::translator_sample{}, 64, check_every);
+    CHECK(torch::allclose(chunked.z, whole.z, 1e-5, 1e-5));
+    CHECK(torch::allclose(chunked.energy, whole.energy, 1e-5, 1e-5));
+  }
+  CHECK(run(init::translator_mixture{}, 64, 10).ok.all().item<bool>());
+  CHECK(run(init::best_of<2>{}, 64, 10).ok.all().item<bool>());
+  // The translator start beats the prior start at equal steps.
+  sampler prior_start(g, f, cross_entropy{}, sampler_options().steps(10).seed(2), init::prior{}, constant_step{0.05},
+                      fixed_noise{0.01});
+  CHECK(run(init::translator_sample{}, 0, 10).energy.mean().item<double>() <
+        prior_start.sample(c, 30).energy.mean().item<double>());
+  // The preprocessing stage keeps its statistics on the images' device.
+  preprocessed_encoder pre(identity_encoder{3}, preprocess_options().mean({0.5, 0.5, 0.5}).std({0.25, 0.25, 0.25}));
+  const auto y = pre.preprocess(torch::full({2, 3, 2, 2}, 0.75, torch::TensorOptions().device(device)));
+  CHECK(y.device() == device);
+  CHECK(torch::allclose(y.cpu(), torch::ones({2, 3, 2, 2})));
+}

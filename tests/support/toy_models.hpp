@@ -4,7 +4,15 @@
 
 #include <torch/nn/modules/linear.h>
 
+#include <cstdlib>
+
 namespace tr0n_test {
+
+/// The device of the tests that can run on any: TR0N_TEST_DEVICE (cpu, cuda, cuda:1, ...), cpu by default.
+inline torch::Device test_device() {
+  const char* name = std::getenv("TR0N_TEST_DEVICE");
+  return torch::Device(name && *name ? name : "cpu");
+}
 
 /// G(z) = z A^T + b, with a standard normal prior.
 struct linear_generator {

@@ -21,6 +21,8 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -96,16 +98,36 @@ class preprocessed_encoder {
       if (y.size(1) != c)
         detail::fail("preprocessed_encoder: images have ", y.size(1), " channels, expected ", c,
                      " (the length of mean/std)");
-      auto mean = torch::tensor(options_.mean(), y.options().requires_grad(false)).view({1, c, 1, 1});
-      auto std = torch::tensor(options_.std(), y.options().requires_grad(false)).view({1, c, 1, 1});
+      const auto [mean, std] = statistics(y);
       y = (y - mean) / std;
     }
     return y;
   }
 
  private:
+  /// Mean and std `[1, C, 1, 1]` on `like`'s device and dtype, made once per
+  /// device and dtype (`torch::tensor` of host values on every call would be a
+  /// pageable host-to-device copy per step on CUDA). Copies share the cache.
+  std::pair<torch::Tensor, torch::Tensor> statistics(const torch::Tensor& like) const {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    for (const auto& [mean, std] : cache_->stats)
+      if (mean.device() == like.device() && mean.scalar_type() == like.scalar_type()) return {mean, std};
+    const auto c = static_cast<int64_t>(options_.mean().size());
+    const auto on = like.options().requires_grad(false);
+    auto mean = torch::tensor(options_.mean(), torch::kFloat64).to(on).view({1, c, 1, 1});
+    auto std = torch::tensor(options_.std(), torch::kFloat64).to(on).view({1, c, 1, 1});
+    cache_->stats.emplace_back(mean, std);
+    return {mean, std};
+  }
+
+  struct stats_cache {
+    std::mutex mutex;
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> stats;
+  };
+
   F encoder_;
   preprocess_options options_;
+  std::shared_ptr<stats_cache> cache_ = std::make_shared<stats_cache>();
 };
 
 }  // namespace tr0n

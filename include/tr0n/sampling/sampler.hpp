@@ -275,22 +275,32 @@ class sampler {
     sample_result r;
     {
       torch::NoGradGuard no_grad;
-      std::vector<torch::Tensor> zs, xs, es;
+      // Each chunk's results go straight into the run's (no second copy of x at the end).
       for (auto& k : chunks) {
         std::optional<chain_streams_scope> scope;  // energies may draw (augmentations)
         if (!whole) scope.emplace(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
         auto z = init_.latent(*k.state).detach();
         auto x = detail::unwrap(generator_).forward(z);
         context_type ctx(z, x, k.c, prior(), encoder_);
-        es.push_back(energy_(ctx).detach());
-        zs.push_back(std::move(z));
-        xs.push_back(std::move(x));
+        auto e = energy_(ctx).detach();
         k.state.reset();  // frees the chunk's state before the next chunk's evaluation
+        if (whole) {
+          r.z = std::move(z), r.x = std::move(x), r.energy = std::move(e);
+          break;
+        }
+        if (!r.z.defined()) {
+          auto rows = [&](const torch::Tensor& t) {
+            auto shape = t.sizes().vec();
+            shape[0] = m;
+            return torch::empty(shape, t.options());
+          };
+          r.z = rows(z), r.x = rows(x), r.energy = rows(e);
+        }
+        const auto first = k.c_first(block), count = k.c.size(0);
+        r.z.narrow(0, first, count).copy_(z);
+        r.x.narrow(0, first, count).copy_(x);
+        r.energy.narrow(0, first, count).copy_(e);
       }
-      ++energy_evals_;
-      r.z = zs.size() == 1 ? zs.front() : torch::cat(zs);
-      r.x = xs.size() == 1 ? xs.front() : torch::cat(xs);
-      r.energy = es.size() == 1 ? es.front() : torch::cat(es);
     }
     // The last check covered the latents (after a step); the final energies are new.
     auto final_sums = t > 0 ? r.energy.mul(0) : (r.z.sum(1) + r.energy).mul_(0);

@@ -32,6 +32,7 @@
 #include <tr0n/conditions/transform.hpp>
 #include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/compat.hpp>
 #include <tr0n/random.hpp>
 
 #include <torch/nn/cloneable.h>
@@ -301,7 +302,7 @@ inline mixture_translator load_mixture_translator(std::istream& in, const std::s
                                                   std::optional<torch::Device> device = std::nullopt) {
   const std::string where = "load_mixture_translator: " + name;
   torch::serialize::InputArchive archive;
-  c10::optional<torch::Device> at;
+  detail::torch_optional<torch::Device> at;
   if (device) at = *device;
   std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (bytes.empty()) detail::fail(where, ": empty file, expected a translator");
