@@ -32,7 +32,14 @@ constexpr int64_t latent = 32, hidden = 256, pixels = 784, classes = 10, steps =
 constexpr double eta = 0.05, sigma = 0.01, momentum = 0.5, clip = 5.0;
 const std::vector<int64_t> sizes{1, 16, 256, 1024};
 
-torch::Tensor conditions(int64_t b) { return tr0n::one_hot_conditions(torch::arange(b) % classes, classes); }
+/// TR0N_TEST_DEVICE picks the device (cpu by default; scripts/gpu-check.sh sets cuda).
+const torch::Device device = tr0n_test::test_device();
+
+torch::Tensor conditions(int64_t b) {
+  return tr0n::one_hot_conditions(torch::arange(b) % classes, classes).to(device);
+}
+/// Waits for the result (a device's queue runs ahead of the host); costs both sides the same.
+double settle(const torch::Tensor& t) { return t.sum().item<double>(); }
 
 /// Saves a TorchScript module with the given parameters and forward body.
 std::string save_script(const std::string& name, const std::vector<std::pair<std::string, torch::Tensor>>& params,
@@ -56,13 +63,15 @@ struct fixture {
     torch::manual_seed(0);
     g = tr0n_test::mlp_generator(latent, hidden, pixels);
     f = tr0n_test::linear_classifier(pixels, classes, 1.0);
+    g->to(device);
+    f->to(device);
     const auto gen = save_script(
         "generator", {{"w1", g->l1->weight}, {"b1", g->l1->bias}, {"w2", g->l2->weight}, {"b2", g->l2->bias}},
         "torch.linear(torch.tanh(torch.linear(x * 1.5, self.w1, self.b1)), self.w2, self.b2)");
     const auto enc = save_script("encoder", {{"w", f->fc->weight}, {"b", f->fc->bias}},
                                  "torch.linear(x, self.w, self.b)");
-    ts_g.emplace(gen, tr0n::standard_normal(latent));
-    ts_f.emplace(enc, ts_g->example_output());
+    ts_g.emplace(gen, tr0n::standard_normal(latent), tr0n::torchscript_options().device(device));
+    ts_f.emplace(enc, ts_g->example_output(), tr0n::torchscript_options().device(device));
     for (auto p : ts_g->module().parameters()) p.requires_grad_(false);
     for (auto p : ts_f->module().parameters()) p.requires_grad_(false);
   }
@@ -85,7 +94,7 @@ tr0n::sampler_options options() {
 /// gradient clipping, heavy-ball momentum, Gaussian noise.
 template <class Gen, class Enc>
 torch::Tensor handwritten(Gen&& gen, Enc&& enc, const torch::Tensor& c) {
-  auto z = torch::randn({c.size(0), latent});
+  auto z = torch::randn({c.size(0), latent}, c.options());
   torch::Tensor velocity;
   for (int64_t t = 0; t < steps; ++t) {
     z = z.detach().requires_grad_(true);
@@ -111,10 +120,10 @@ void side_by_side(benchmark::State& state, const std::string& name, Ours&& ours,
     for (int i = 0; i < 2; ++i) {
       const auto t0 = clock::now();
       if (ours_first == (i == 0)) {
-        benchmark::DoNotOptimize(ours());
+        benchmark::DoNotOptimize(settle(ours()));
         a.push_back(std::chrono::duration<double>(clock::now() - t0).count());
       } else {
-        benchmark::DoNotOptimize(theirs());
+        benchmark::DoNotOptimize(settle(theirs()));
         b.push_back(std::chrono::duration<double>(clock::now() - t0).count());
       }
     }
@@ -159,7 +168,7 @@ void overhead_torchscript(benchmark::State& state) {
 }
 void overhead_args(benchmark::internal::Benchmark* b) {
   for (auto n : sizes) b->Arg(n);
-  b->ArgName("B")->Unit(benchmark::kMillisecond)->MinTime(3.0);
+  b->ArgName("B")->Unit(benchmark::kMillisecond)->MinTime(5.0);
 }
 BENCHMARK(overhead)->Apply(overhead_args);
 BENCHMARK(overhead_torchscript)->Apply(overhead_args);
@@ -167,11 +176,11 @@ BENCHMARK(overhead_torchscript)->Apply(overhead_args);
 /// One step's parts at 256 chains, each forward and backward, as the sampler runs them.
 void part_generator(benchmark::State& state) {
   auto& fx = shared();
-  auto z = torch::randn({256, latent});
+  auto z = torch::randn({256, latent}, device);
   for (auto _ : state) {
     auto leaf = z.detach().requires_grad_(true);
     auto x = fx.g->forward(leaf);
-    benchmark::DoNotOptimize(torch::autograd::grad({x}, {leaf}, {torch::ones_like(x)})[0]);
+    benchmark::DoNotOptimize(settle(torch::autograd::grad({x}, {leaf}, {torch::ones_like(x)})[0]));
   }
 }
 void part_encoder(benchmark::State& state) {
@@ -179,36 +188,36 @@ void part_encoder(benchmark::State& state) {
   torch::Tensor x;
   {
     torch::NoGradGuard no_grad;
-    x = fx.g->forward(torch::randn({256, latent}));
+    x = fx.g->forward(torch::randn({256, latent}, device));
   }
   for (auto _ : state) {
     auto leaf = x.detach().requires_grad_(true);
     auto y = fx.f->forward(leaf);
-    benchmark::DoNotOptimize(torch::autograd::grad({y}, {leaf}, {torch::ones_like(y)})[0]);
+    benchmark::DoNotOptimize(settle(torch::autograd::grad({y}, {leaf}, {torch::ones_like(y)})[0]));
   }
 }
 void part_energy(benchmark::State& state) {
   const auto c = conditions(256);
-  auto logits = torch::randn({256, classes});
+  auto logits = torch::randn({256, classes}, device);
   for (auto _ : state) {
     auto leaf = logits.detach().requires_grad_(true);
     auto e = -(c * torch::log_softmax(leaf, -1)).sum(-1);
-    benchmark::DoNotOptimize(torch::autograd::grad({e.sum()}, {leaf})[0]);
+    benchmark::DoNotOptimize(settle(torch::autograd::grad({e.sum()}, {leaf})[0]));
   }
 }
 /// The update as the sampler runs it: clip, momentum, step, noise, failure test, freeze.
 void part_update(benchmark::State& state) {
   torch::NoGradGuard no_grad;
-  auto z = torch::randn({256, latent}), g = torch::randn({256, latent}), e = torch::randn({256});
+  auto z = torch::randn({256, latent}, device), g = torch::randn({256, latent}, device), e = torch::randn({256}, device);
   auto velocity = torch::zeros_like(z);
-  auto failed = torch::zeros({256}, torch::kBool);
+  auto failed = torch::zeros({256}, torch::TensorOptions(device).dtype(torch::kBool));
   for (auto _ : state) {
     auto gc = g * ((clip / (g.norm(2, 1) + 1e-12)).clamp_max(1.0)).unsqueeze(1);
     velocity.mul_(momentum).add_(gc);
     auto next = torch::add(z, velocity, -eta);
     next.add_(torch::randn_like(next), sigma);
-    failed.logical_or_(next.sum(1).add_(e).isfinite().logical_not_());
-    benchmark::DoNotOptimize(torch::where(failed.unsqueeze(1), z, next));
+    failed.logical_or_(next.sum(1).add_(e).mul_(0).ne(0));
+    benchmark::DoNotOptimize(settle(torch::where(failed.unsqueeze(1), z, next)));
   }
 }
 BENCHMARK(part_generator)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
@@ -228,7 +237,7 @@ void threads(benchmark::State& state) {
   if (blas.set_num_threads) blas.set_num_threads(static_cast<int>(state.range(2)));
   tr0n::sampler s(fx.g, fx.f, tr0n::cross_entropy{}, options(), tr0n::init::prior{}, tr0n::constant_step{eta},
                   tr0n::fixed_noise{sigma});
-  for (auto _ : state) benchmark::DoNotOptimize(s.sample(c, 1).energy);
+  for (auto _ : state) benchmark::DoNotOptimize(settle(s.sample(c, 1).energy));
   state.counters["ms_per_step"] = benchmark::Counter(static_cast<double>(steps) * 1e-3,
                                                      benchmark::Counter::kIsIterationInvariantRate |
                                                          benchmark::Counter::kInvert);
@@ -253,10 +262,12 @@ void training(benchmark::State& state) {
     state.PauseTiming();
     torch::manual_seed(1);
     tr0n::mixture_translator q(tr0n::mixture_translator_options(classes, latent).components(10).hidden(256));
+    q->to(device);
     state.ResumeTiming();
     benchmark::DoNotOptimize(tr0n::train_translator(q, fx.g, fx.f,
                                                     tr0n::translator_training_options().steps(train_steps).batch_size(b).seed(0))
-                                 .losses);
+                                 .losses.sum()
+                                 .item<double>());
   }
   state.counters["pairs_per_s"] =
       benchmark::Counter(static_cast<double>(b * train_steps), benchmark::Counter::kIsIterationInvariantRate);
@@ -291,7 +302,7 @@ class summary_reporter : public benchmark::ConsoleReporter {
 int main(int argc, char** argv) {
   // The programs' thread policy (tr0n/runtime/threads.hpp); both pools are printed.
   const auto config = tr0n::configure_threads(0);
-  std::printf("%s\n", config.describe().c_str());
+  std::printf("%s; device %s\n", config.describe().c_str(), device.str().c_str());
   benchmark::Initialize(&argc, argv);
   summary_reporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -20,19 +20,23 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf '#include <torch/torch.h>\nint main() { return torch::ones({1}).numel() == 1 ? 0 : 1; }\n' > "$work/torch_only.cpp"
 printf '#include <torch/torch.h>\n#include <tr0n.hpp>\nint main() { return torch::ones({1}).numel() == 1 ? 0 : 1; }\n' > "$work/with_tr0n.cpp"
-flags=(-std=c++20 -O2 -DNDEBUG -c -I"$root/include" -I"$(dirname "$(dirname "$torch_api")")")
+flags=(-std=c++20 -O2 -DNDEBUG -c -I"$root/include" -I"$(dirname "$torch_api")")
 [ -n "${TORCH_INCLUDE:-}" ] && flags+=(-I"$TORCH_INCLUDE")
 time_one() {
   local start end
   start=$(date +%s.%N)
-  "$cxx" "${flags[@]}" "$work/$1.cpp" -o "$work/$1.o"
+  if ! "$cxx" "${flags[@]}" "$work/$1.cpp" -o "$work/$1.o" >"$work/$1.log" 2>&1; then
+    echo "compile-cost: $1.cpp does not compile:" >&2
+    head -20 "$work/$1.log" >&2
+    return 1
+  fi
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }'
 }
 declare -a a b
 for ((i = 0; i < repeats; ++i)); do
-  a+=("$(time_one torch_only)")
-  b+=("$(time_one with_tr0n)")
+  a+=("$(time_one torch_only)") || exit 1
+  b+=("$(time_one with_tr0n)") || exit 1
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 ma=$(median "${a[@]}")
