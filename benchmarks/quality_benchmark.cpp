@@ -13,12 +13,11 @@
 // Needs the job's models (run the README's main command first); their folder
 // is TR0N_MODELS_DIR, by default models/ in the source tree.
 // Run: build/benchmarks/quality_benchmark (about a minute on 2 cores).
-#include "../examples/fashion_mnist/models.hpp"
+#include "fashion_models.hpp"
 
 #include <tr0n/runtime/threads.hpp>
 
 #include <benchmark/benchmark.h>
-#include <torch/serialize.h>
 
 #include <chrono>
 #include <cstdio>
@@ -31,39 +30,8 @@
 
 namespace {
 
-constexpr int64_t classes = 10, latent = 16;
-
-struct models {
-  fashion::vae decoder{latent};
-  fashion::mlp_classifier aux;
-  fashion::cnn_classifier judge;
-  tr0n::mixture_translator translator{nullptr};
-  std::string missing;
-
-  models() {
-    const std::filesystem::path dir = std::getenv("TR0N_MODELS_DIR") ? std::getenv("TR0N_MODELS_DIR") : TR0N_MODELS_DIR;
-    const auto path = [&](const char* name) { return (dir / name).string(); };
-    for (const char* name : {"vae.pt", "aux_classifier.pt", "eval_classifier.pt", "translator_softmax_k10_noise100.pt"})
-      if (!std::filesystem::exists(path(name))) missing = path(name);
-    if (!missing.empty()) return;
-    torch::load(decoder, path("vae.pt"));
-    torch::load(aux, path("aux_classifier.pt"));
-    torch::load(judge, path("eval_classifier.pt"));
-    std::ifstream in(path("translator_softmax_k10_noise100.pt"), std::ios::binary);
-    translator = tr0n::load_mixture_translator(in, path("translator_softmax_k10_noise100.pt"));
-    for (torch::nn::Module* m : {static_cast<torch::nn::Module*>(decoder.get()), static_cast<torch::nn::Module*>(aux.get()),
-                                 static_cast<torch::nn::Module*>(judge.get()),
-                                 static_cast<torch::nn::Module*>(translator.get())}) {
-      m->eval();
-      for (auto& p : m->parameters()) p.requires_grad_(false);
-    }
-  }
-  fashion::vae_generator generator() const { return {decoder, tr0n::standard_normal(latent)}; }
-};
-models& shared() {
-  static models m;
-  return m;
-}
+using bench::classes;
+using bench::shared;
 
 struct outcome {
   double samples_per_s = 0, accuracy = 0;

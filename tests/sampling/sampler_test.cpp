@@ -676,3 +676,27 @@ TEST_CASE("on the test device: training, every start, chunking and the checks", 
   CHECK(y.device() == device);
   CHECK(torch::allclose(y.cpu(), torch::ones({2, 3, 2, 2})));
 }
+
+TEST_CASE("sample_chunks hands over each chunk's results and keeps no x", "[sampler][max_batch]") {
+  auto& p = problem();
+  const auto c = p.conditions();
+  sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(6).max_batch(128).seed(4), init::translator_sample{},
+            constant_step{0.05}, fixed_noise{0.02});
+  const auto whole = s.sample(c, 60);  // 300 chains: chunks of 128, 128 and 44
+  std::vector<int64_t> firsts;
+  auto x = torch::empty_like(whole.x);
+  auto ok = torch::zeros_like(whole.ok);
+  const auto r = s.sample_chunks(c, 60, [&](const sample_chunk& k) {
+    firsts.push_back(k.first);
+    CHECK(k.x.size(0) == k.z.size(0));
+    x.narrow(0, k.first, k.x.size(0)).copy_(k.x);
+    ok.narrow(0, k.first, k.ok.size(0)).copy_(k.ok);
+  });
+  CHECK(firsts == std::vector<int64_t>{0, 128, 256});
+  CHECK_FALSE(r.x.defined());
+  CHECK(torch::equal(r.z, whole.z));
+  CHECK(torch::equal(r.energy, whole.energy));
+  CHECK(torch::equal(r.ok, whole.ok));
+  CHECK(torch::equal(ok, whole.ok));
+  CHECK(torch::equal(x, whole.x));
+}

@@ -125,7 +125,18 @@ struct sample_result {
   int64_t energy_evals = 0;  ///< energy evaluations per chain, gradients included
 };
 
+/// One chunk's final results, for `sampler::sample_chunks`: rows
+/// `[first, first + z.size(0))` of the run, condition-major.
+struct sample_chunk {
+  int64_t first;
+  const torch::Tensor& z;
+  const torch::Tensor& x;
+  const torch::Tensor& energy;
+  const torch::Tensor& ok;
+};
+
 namespace detail {
+struct no_sink {};
 template <class T>
 using default_init_t = std::conditional_t<std::is_same_v<T, no_translator>, init::prior, init::translator_sample>;
 }  // namespace detail
@@ -206,6 +217,23 @@ class sampler {
   /// `n` samples for each of the `N` conditions `[N, C]`.
   template <Callback... Cbs>
   sample_result sample(const torch::Tensor& conditions, int64_t n, Cbs&&... callbacks) {
+    return run(conditions, n, static_cast<detail::no_sink*>(nullptr), callbacks...);
+  }
+
+  /// Like `sample`, but hands each chunk's results to `sink(const sample_chunk&)`
+  /// as soon as they are final, and keeps no `x`: the returned result has `z`,
+  /// `energy` and `ok` for every chain and an undefined `x`. With `max_batch`,
+  /// memory stays bounded by one chunk whatever the number of samples.
+  template <class Sink, Callback... Cbs>
+    requires std::invocable<Sink&, const sample_chunk&>
+  sample_result sample_chunks(const torch::Tensor& conditions, int64_t n, Sink&& sink, Cbs&&... callbacks) {
+    return run(conditions, n, &sink, callbacks...);
+  }
+
+ private:
+  template <class Sink, class... Cbs>
+  sample_result run(const torch::Tensor& conditions, int64_t n, Sink* sink, Cbs&... callbacks) {
+    constexpr bool streaming = !std::is_same_v<Sink, detail::no_sink>;
     static_assert(InitPolicy<Init, sampler>,
                   "tr0n::sampler: Init must model InitPolicy (name, start(sampler, c) returning a "
                   "state with .leaf, latent(state))");
@@ -284,6 +312,13 @@ class sampler {
         context_type ctx(z, x, k.c, prior(), encoder_);
         auto e = energy_(ctx).detach();
         k.state.reset();  // frees the chunk's state before the next chunk's evaluation
+        if constexpr (streaming) {
+          const auto sums = t > 0 ? e.mul(0) : (z.sum(1) + e).mul_(0);
+          const auto first = k.c_first(block);
+          const auto ok = sums.eq(0).logical_and_(k.failed.logical_not());
+          (*sink)(sample_chunk{first, z, x, e, ok});
+          x = torch::Tensor();  // the run keeps no x
+        }
         if (whole) {
           r.z = std::move(z), r.x = std::move(x), r.energy = std::move(e);
           break;
@@ -294,11 +329,12 @@ class sampler {
             shape[0] = m;
             return torch::empty(shape, t.options());
           };
-          r.z = rows(z), r.x = rows(x), r.energy = rows(e);
+          r.z = rows(z), r.energy = rows(e);
+          if constexpr (!streaming) r.x = rows(x);
         }
         const auto first = k.c_first(block), count = k.c.size(0);
         r.z.narrow(0, first, count).copy_(z);
-        r.x.narrow(0, first, count).copy_(x);
+        if constexpr (!streaming) r.x.narrow(0, first, count).copy_(x);
         r.energy.narrow(0, first, count).copy_(e);
       }
     }
@@ -316,7 +352,6 @@ class sampler {
     return r;
   }
 
- private:
   using state_type = decltype(std::declval<Init&>().start(std::declval<sampler&>(), std::declval<const torch::Tensor&>()));
 
   /// Consecutive blocks of chains evaluated as one batch, with their state.
