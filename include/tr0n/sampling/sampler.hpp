@@ -12,7 +12,13 @@
 ///
 /// Starts are clamped into a box prior's support before the first
 /// evaluation. A chain whose energy, gradient or latent becomes non-finite is
-/// frozen where it failed (its auxiliary state too) and flagged in `ok`.
+/// flagged in `ok` and frozen: where it was at the last failure check before
+/// (`check_every`, every 10 steps by default; every step, and its auxiliary
+/// state too, for policies with auxiliary state).
+///
+/// Memory: `max_batch` runs the chains in chunks of whole stream blocks, with
+/// results that do not depend on the chunk size; `sample_chunks` hands each
+/// chunk's results over instead of keeping every `x`.
 /// Every run draws from its own generator (`tr0n/random.hpp`), seeded from the
 /// options, and leaves LibTorch's global one alone.
 ///
