@@ -3,6 +3,7 @@
 #include "../support/toy_models.hpp"
 
 #include <catch2/catch.hpp>
+#include <ATen/record_function.h>
 #include <torch/linalg.h>
 
 #include <tr0n/runtime/threads.hpp>
@@ -699,4 +700,64 @@ TEST_CASE("sample_chunks hands over each chunk's results and keeps no x", "[samp
   CHECK(torch::equal(r.ok, whole.ok));
   CHECK(torch::equal(ok, whole.ok));
   CHECK(torch::equal(x, whole.x));
+}
+
+namespace {
+/// Counts the host reads (`item()`, truth values of tensors) the ops of this thread make, by name.
+struct host_read_counter {
+  static int64_t& count() {
+    thread_local int64_t n = 0;
+    return n;
+  }
+  at::CallbackHandle handle;
+  host_read_counter() {
+    count() = 0;
+    handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+        [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+          const std::string_view name = fn.name();
+          if (name == "aten::_local_scalar_dense" || name == "aten::is_nonzero" || name == "aten::equal") ++count();
+          return nullptr;
+        }));
+  }
+  ~host_read_counter() { at::removeCallback(handle); }
+};
+}  // namespace
+
+/// Host reads between the start of a run's step loop and its end.
+struct loop_reads {
+  std::shared_ptr<int64_t> reads = std::make_shared<int64_t>(-1);
+  void on_begin(const run_info&) { host_read_counter::count() = 0; }
+  void on_end(const run_info&) { *reads = host_read_counter::count(); }
+};
+
+TEST_CASE("the step loop reads nothing back on the host unless a callback does", "[sampler][sync]") {
+  auto& p = problem();
+  const auto c = p.conditions();
+  for (int64_t max_batch : {0, 64}) {
+    INFO("max_batch " << max_batch);
+    sampler s(p.g, p.f, cross_entropy{}, p.q,
+              sampler_options().steps(12).momentum(0.5).grad_clip(5).max_batch(max_batch).seed(1),
+              init::translator_sample{}, constant_step{0.05}, fixed_noise{0.01});
+    host_read_counter counting;
+    {
+      loop_reads loop;
+      s.sample(c, 30, loop);  // 150 chains: one chunk, or three
+      CHECK(*loop.reads == 0);
+    }
+    {
+      // Outside the loop: the conditions' value checks run once per tensor (LibTorch's multinomial
+      // reads its probabilities back when it draws once per row; that is the start's, not the loop's).
+      host_read_counter::count() = 0;
+      s.sample(c, 30);
+      const auto again = host_read_counter::count();
+      host_read_counter::count() = 0;
+      s.sample(c.clone(), 30);
+      CHECK(host_read_counter::count() > again);
+    }
+    // A callback that reads values does read them: one per step.
+    loop_reads loop;
+    value_trace trace;
+    s.sample(c, 30, trace, loop);
+    CHECK(*loop.reads == 12);
+  }
 }
