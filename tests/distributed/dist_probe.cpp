@@ -1,0 +1,91 @@
+// A process of the distributed tests (tests/distributed/run.sh starts several):
+//   dist_probe collectives   all_reduce, broadcast and gather, checked; prints "ok <rank>"
+//   dist_probe die           the last rank exits after the first all_reduce; the others try another
+//   dist_probe hold-port P   listens on port P for 60 s (a port in use)
+//   dist_probe free-port     prints a free port on the loopback
+// TR0N_DIST_TIMEOUT_MS bounds every collective (default 10 s here).
+#include <tr0n/distributed/process_group.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+int listen_on(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 1) != 0) return -1;
+  return fd;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "free-port") {
+    const int fd = listen_on(0);
+    sockaddr_in a{};
+    socklen_t n = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+    std::printf("%d\n", ntohs(a.sin_port));
+    ::close(fd);
+    return 0;
+  }
+  if (mode == "hold-port") {
+    if (listen_on(std::atoi(argv[2])) < 0) return 1;
+    std::printf("holding\n");
+    std::fflush(stdout);
+    ::sleep(60);
+    return 0;
+  }
+  try {
+    tr0n::distributed::group_options options;
+    options.timeout = std::chrono::milliseconds(std::getenv("TR0N_DIST_TIMEOUT_MS") ? std::atoll(std::getenv("TR0N_DIST_TIMEOUT_MS")) : 10000);
+    auto group = tr0n::distributed::process_group::from_environment(options);
+    const auto r = group.rank(), w = group.world_size();
+    auto t = torch::full({3}, static_cast<double>(r + 1), torch::kFloat64);
+    group.all_reduce_sum(t);
+    const double expected = static_cast<double>(w * (w + 1) / 2);
+    if (!torch::equal(t, torch::full({3}, expected, torch::kFloat64))) {
+      std::fprintf(stderr, "rank %lld: all_reduce gave %f, expected %f\n", static_cast<long long>(r), t[0].item<double>(), expected);
+      return 1;
+    }
+    if (mode == "die") {
+      if (r == w - 1) std::_Exit(3);  // no goodbye: the others' next collective must fail, not hang
+      auto again = torch::ones({1});
+      group.all_reduce_sum(again);
+      std::fprintf(stderr, "rank %lld: the second all_reduce succeeded without the dead rank\n", static_cast<long long>(r));
+      return 4;
+    }
+    auto b = torch::full({2}, static_cast<double>(r == 0 ? 42 : -1));
+    group.broadcast(b);
+    if (b[1].item<double>() != 42) return 1;
+    const auto rows = torch::arange((r + 1) * 2, torch::kFloat32).view({r + 1, 2}) + 100 * r;
+    const auto all = group.gather(rows);
+    if (group.is_root()) {
+      if (static_cast<int64_t>(all.size()) != w) return 1;
+      for (int64_t k = 0; k < w; ++k) {
+        const auto want = torch::arange((k + 1) * 2, torch::kFloat32).view({k + 1, 2}) + 100 * k;
+        if (!torch::equal(all[static_cast<size_t>(k)], want)) {
+          std::fprintf(stderr, "gather: rank %lld's rows differ\n", static_cast<long long>(k));
+          return 1;
+        }
+      }
+    } else if (!all.empty()) {
+      return 1;
+    }
+    group.barrier();
+    std::printf("ok %lld of %lld%s\n", static_cast<long long>(r), static_cast<long long>(w), group.alone() ? " (alone)" : "");
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}

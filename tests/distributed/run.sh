@@ -1,0 +1,78 @@
+#!/bin/bash
+# Distributed tests on the loopback: starts ranks of dist_probe with torchrun's
+# variables and a free port, and checks how they end. Every case is bounded:
+# each process runs under `timeout`, and the group's own timeout is short.
+#   run.sh PROBE CASE    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank)
+set -u
+probe=$1
+case_name=$2
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+export TR0N_DIST_TIMEOUT_MS=${TR0N_DIST_TIMEOUT_MS:-8000}
+port=$("$probe" free-port)
+
+# rank WORLD RANK MODE: starts one rank in the background; its output goes to $work/RANK.{out,err,rc}.
+rank() {
+  (env RANK="$2" WORLD_SIZE="$1" LOCAL_RANK="$2" MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" \
+     timeout 60 "$probe" "$3" >"$work/$2.out" 2>"$work/$2.err"; echo $? >"$work/$2.rc") &
+}
+fail() { echo "FAIL: $*"; for f in "$work"/*.err; do [ -s "$f" ] && { echo "-- $f"; cat "$f"; }; done; exit 1; }
+rc() { cat "$work/$1.rc"; }
+start=$(date +%s)
+
+case "$case_name" in
+alone)
+  out=$(env -u RANK -u WORLD_SIZE -u LOCAL_RANK -u MASTER_ADDR -u MASTER_PORT timeout 60 "$probe" collectives) || fail "alone: status $?"
+  [ "$out" = "ok 0 of 1 (alone)" ] || fail "alone: printed '$out'"
+  ;;
+collectives2 | collectives3)
+  world=${case_name#collectives}
+  for ((r = 0; r < world; ++r)); do rank "$world" "$r" collectives; done
+  wait
+  for ((r = 0; r < world; ++r)); do
+    [ "$(rc $r)" = 0 ] || fail "rank $r ended with status $(rc $r)"
+    grep -qx "ok $r of $world" "$work/$r.out" || fail "rank $r printed '$(cat "$work/$r.out")'"
+  done
+  ;;
+bad-env)
+  err=$(env RANK=one WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 60 "$probe" collectives 2>&1) && fail "RANK=one was accepted"
+  grep -q "RANK='one': expected an integer" <<<"$err" || fail "bad RANK: '$err'"
+  err=$(env -u MASTER_ADDR RANK=0 WORLD_SIZE=2 MASTER_PORT="$port" timeout 60 "$probe" collectives 2>&1) && fail "a missing MASTER_ADDR was accepted"
+  grep -q "MASTER_ADDR is not set" <<<"$err" || fail "missing MASTER_ADDR: '$err'"
+  err=$(env RANK=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 60 "$probe" collectives 2>&1) && fail "RANK=2 of 2 was accepted"
+  grep -q "RANK=2 is not below WORLD_SIZE=2" <<<"$err" || fail "RANK >= WORLD_SIZE: '$err'"
+  ;;
+port-in-use)
+  timeout 60 "$probe" hold-port "$port" >"$work/hold.out" &
+  for _ in $(seq 50); do grep -q holding "$work/hold.out" 2>/dev/null && break; sleep 0.1; done
+  rank 2 0 collectives
+  wait "$!" 2>/dev/null
+  for _ in $(seq 600); do [ -f "$work/0.rc" ] && break; sleep 0.1; done
+  [ -f "$work/0.rc" ] || fail "rank 0 did not end"
+  [ "$(rc 0)" = 1 ] || fail "rank 0 ended with status $(rc 0) on a port in use"
+  grep -q "MASTER_PORT=$port" "$work/0.err" || fail "the error does not name MASTER_PORT: $(cat "$work/0.err")"
+  ;;
+mismatch)
+  rank 2 0 collectives
+  (env RANK=1 WORLD_SIZE=3 LOCAL_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 60 "$probe" collectives \
+     >"$work/1.out" 2>"$work/1.err"; echo $? >"$work/1.rc") &
+  wait
+  [ "$(rc 0)" = 1 ] && [ "$(rc 1)" = 1 ] || fail "statuses $(rc 0) and $(rc 1), expected 1 and 1"
+  grep -q "WORLD_SIZE=3 here but 2 on rank 0" "$work/1.err" || fail "rank 1: $(cat "$work/1.err")"
+  grep -q "rank 1 was started with WORLD_SIZE=3, here WORLD_SIZE=2" "$work/0.err" || fail "rank 0: $(cat "$work/0.err")"
+  ;;
+dead-rank)
+  for r in 0 1 2; do rank 3 "$r" die; done
+  wait
+  [ "$(rc 2)" = 3 ] || fail "the dying rank ended with $(rc 2)"
+  for r in 0 1; do
+    [ "$(rc $r)" = 1 ] || fail "rank $r ended with status $(rc $r) (124: it hung until the test's timeout)"
+    grep -q "all_reduce on rank $r" "$work/$r.err" || fail "rank $r: $(cat "$work/$r.err")"
+  done
+  ;;
+*)
+  echo "unknown case $case_name"
+  exit 2
+  ;;
+esac
+echo "$case_name: passed in $(($(date +%s) - start)) s"
