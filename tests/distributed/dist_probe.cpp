@@ -1,10 +1,14 @@
 // A process of the distributed tests (tests/distributed/run.sh starts several):
 //   dist_probe collectives   all_reduce, broadcast and gather, checked; prints "ok <rank>"
 //   dist_probe die           the last rank exits after the first all_reduce; the others try another
+//   dist_probe train B [SEED] data-parallel training at batch B a rank; rank 0 prints "nll <held-out NLL>"
 //   dist_probe hold-port P   listens on port P for 60 s (a port in use)
 //   dist_probe free-port     prints a free port on the loopback
 // TR0N_DIST_TIMEOUT_MS bounds every collective (default 10 s here).
+#include "../support/toy_models.hpp"
+
 #include <tr0n/distributed/process_group.hpp>
+#include <tr0n/distributed/train.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -56,6 +60,37 @@ int main(int argc, char** argv) {
     if (!torch::equal(t, torch::full({3}, expected, torch::kFloat64))) {
       std::fprintf(stderr, "rank %lld: all_reduce gave %f, expected %f\n", static_cast<long long>(r), t[0].item<double>(), expected);
       return 1;
+    }
+    if (mode == "train") {
+      // The sampler tests' toy problem: an MLP generator, a sharpened linear classifier, 5 classes.
+      torch::manual_seed(3);
+      tr0n_test::mlp_generator g(8, 32, 16);
+      tr0n_test::linear_classifier f(16, 5, 3.0);
+      torch::manual_seed(100 + static_cast<uint64_t>(r));  // different starts: the broadcast must make them equal
+      tr0n::mixture_translator q(
+          tr0n::mixture_translator_options(5, 8).components(4).transform(tr0n::condition_transform::softmax));
+      const auto report = tr0n::distributed::train_translator(
+          group, q, g, f, tr0n::translator_training_options().steps(400).batch_size(std::atoll(argv[2])).lr(3e-3).seed(argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 5));
+      // Every rank ends with the same parameters.
+      std::vector<torch::Tensor> flat;
+      for (const auto& p : q->parameters()) flat.push_back(p.detach().reshape({-1}));
+      const auto mine = torch::cat(flat);
+      const auto all = group.gather(mine.unsqueeze(0));
+      // The held-out NLL, on pairs from a fixed stream.
+      torch::NoGradGuard no_grad;
+      tr0n::generator_scope held_out(std::optional<uint64_t>(99), torch::kCPU);
+      const auto z = g->prior().sample(4000, torch::TensorOptions());
+      const auto c = torch::softmax(f->forward(g->forward(z)), -1);
+      const double nll = -q->log_prob(z, c).mean().item<double>();
+      if (group.is_root()) {
+        for (const auto& other : all)
+          if (!torch::equal(other.squeeze(0), mine)) {
+            std::fprintf(stderr, "train: the ranks' parameters differ\n");
+            return 1;
+          }
+        std::printf("nll %.4f loss %.4f\n", nll, report.losses.index({torch::indexing::Slice(-50)}).mean().item<double>());
+      }
+      return 0;
     }
     if (mode == "die") {
       if (r == w - 1) std::_Exit(3);  // no goodbye: the others' next collective must fail, not hang

@@ -247,9 +247,38 @@ inline void check_skipped(int64_t n, int64_t done, double fraction) {
 
 }  // namespace detail
 
+namespace detail {
+/// How one process's training cooperates with others (data-parallel training,
+/// `tr0n/distributed/`); alone, it does nothing.
+struct no_reducer {
+  /// Every process starts from the same parameters.
+  void start(std::vector<torch::Tensor>&) {}
+  /// Per-dimension std `[d]` of the latents every process drew, from this process's `z` `[b, d]`.
+  torch::Tensor std_of(const torch::Tensor& z) { return z.std(0); }
+  /// Gradients and the loss become their means over the processes, in place.
+  void average(std::vector<torch::Tensor>&, torch::Tensor&) {}
+  /// Whether this process writes files (checkpoints).
+  bool writes() const { return true; }
+};
+
+template <class T, class G, class F, class Reducer, class... Cbs>
+training_report train_translator_impl(T& translator, G& generator, F& encoder,
+                                      const translator_training_options& options, Reducer& reducer,
+                                      Cbs&... callbacks);
+}  // namespace detail
+
 template <TrainableTranslator T, Generator G, Encoder F, Callback... Cbs>
 training_report train_translator(T& translator, G& generator, F& encoder,
                                  const translator_training_options& options, Cbs&&... callbacks) {
+  detail::no_reducer alone;
+  return detail::train_translator_impl(translator, generator, encoder, options, alone, callbacks...);
+}
+
+namespace detail {
+template <class T, class G, class F, class Reducer, class... Cbs>
+training_report train_translator_impl(T& translator, G& generator, F& encoder,
+                                      const translator_training_options& options, Reducer& reducer,
+                                      Cbs&... callbacks) {
   options.validate();
   auto& q = detail::unwrap(translator);
   detail::check_translator_fits(translator, detail::unwrap(generator).prior(), encoder, "train_translator");
@@ -273,6 +302,8 @@ training_report train_translator(T& translator, G& generator, F& encoder,
     std::ifstream in(path, std::ios::binary);
     resumed = detail::read_checkpoint(in, path, options.record(), options.seed(), q, adam_order, options.steps(),
                                       options.dataset_size());
+  } else {
+    reducer.start(params);
   }
   // The run's seed, drawn once when unset (a checkpoint records it).
   const uint64_t seed = resumed ? resumed->seed : options.seed() ? *options.seed() : draw_seed();
@@ -380,7 +411,7 @@ training_report train_translator(T& translator, G& generator, F& encoder,
     auto [z, c] = next_batch();
     if (step == 0 && scale.defined()) {
       torch::NoGradGuard no_grad;
-      if (options.fit_initial_scale()) scale.copy_(z.std(0).clamp_min(1e-6).log().to(scale.dtype()));
+      if (options.fit_initial_scale()) scale.copy_(reducer.std_of(z).clamp_min(1e-6).log().to(scale.dtype()));
       initial_log_std = scale.detach().clone();
     }
     if (scale.defined() && step == late_step) late_log_std = scale.detach().clone();
@@ -389,8 +420,9 @@ training_report train_translator(T& translator, G& generator, F& encoder,
     auto nll = -q.log_prob(z, c).mean();
     adam.zero_grad();
     (nll * options.loss_scale()).backward();
-    if (options.grad_clip() > 0) detail::clip_grad_norm(params, options.grad_clip());
     auto detached = nll.detach();
+    reducer.average(params, detached);  // one all-reduce when data-parallel
+    if (options.grad_clip() > 0) detail::clip_grad_norm(params, options.grad_clip());
     auto ok = torch::isfinite(detached);
     adam.step(ok, factor);
     skipped += (~ok).to(torch::kLong);
@@ -399,13 +431,14 @@ training_report train_translator(T& translator, G& generator, F& encoder,
     if ((step + 1) % 100 == 0)  // one host read every 100 steps
       detail::check_skipped(skipped.item<int64_t>(), step + 1, options.max_skipped_fraction());
     const bool stop = detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...);
-    if (!options.checkpoint_path().empty() &&
+    if (!options.checkpoint_path().empty() && reducer.writes() &&
         (stop || step + 1 == options.steps() ||
          (options.checkpoint_every() > 0 && (step + 1) % options.checkpoint_every() == 0)))
       save_checkpoint(step + 1);
     if (stop) break;
   }
-  if (first_step == options.steps() && !options.checkpoint_path().empty()) save_checkpoint(first_step);
+  if (first_step == options.steps() && !options.checkpoint_path().empty() && reducer.writes())
+    save_checkpoint(first_step);
   q.train(false);
   training_report report;
   report.losses = losses.empty() ? torch::empty({0}, torch::kFloat64)
@@ -437,5 +470,6 @@ training_report train_translator(T& translator, G& generator, F& encoder,
   detail::notify_end(run_info{"train", options.steps(), report.steps_done}, callbacks...);
   return report;
 }
+}  // namespace detail
 
 }  // namespace tr0n
