@@ -2,12 +2,14 @@
 //   dist_probe collectives   all_reduce, broadcast and gather, checked; prints "ok <rank>"
 //   dist_probe die           the last rank exits after the first all_reduce; the others try another
 //   dist_probe train B [SEED] data-parallel training at batch B a rank; rank 0 prints "nll <held-out NLL>"
+//   dist_probe sample N      sharded sampling of N samples per condition; rank 0 compares with its own single run
 //   dist_probe hold-port P   listens on port P for 60 s (a port in use)
 //   dist_probe free-port     prints a free port on the loopback
 // TR0N_DIST_TIMEOUT_MS bounds every collective (default 10 s here).
 #include "../support/toy_models.hpp"
 
 #include <tr0n/distributed/process_group.hpp>
+#include <tr0n/distributed/sample.hpp>
 #include <tr0n/distributed/train.hpp>
 
 #include <arpa/inet.h>
@@ -90,6 +92,31 @@ int main(int argc, char** argv) {
           }
         std::printf("nll %.4f loss %.4f\n", nll, report.losses.index({torch::indexing::Slice(-50)}).mean().item<double>());
       }
+      return 0;
+    }
+    if (mode == "sample") {
+      torch::manual_seed(3);
+      tr0n_test::mlp_generator g(8, 32, 16);
+      tr0n_test::linear_classifier f(16, 5, 3.0);
+      tr0n::mixture_translator q(
+          tr0n::mixture_translator_options(5, 8).components(4).transform(tr0n::condition_transform::softmax));
+      tr0n::sampler s(g, f, tr0n::cross_entropy{}, q,
+                      tr0n::sampler_options().steps(8).momentum(0.5).grad_clip(5).max_batch(64).seed(11),
+                      tr0n::init::translator_sample{}, tr0n::constant_step{0.05}, tr0n::fixed_noise{0.02});
+      const auto c = tr0n::one_hot_conditions(torch::arange(5), 5);
+      const int64_t n = std::atoll(argv[2]);
+      const auto sharded = tr0n::distributed::sample(group, s, c, n);
+      if (!group.is_root()) return 0;
+      const auto single = s.sample(c, n);
+      const bool same = sharded.z.sizes() == single.z.sizes() && torch::equal(sharded.z, single.z) &&
+                        torch::equal(sharded.x, single.x) && torch::equal(sharded.energy, single.energy) &&
+                        torch::equal(sharded.ok, single.ok);
+      if (!same) {
+        std::fprintf(stderr, "sample: the sharded run differs from the single one (max |dz| %g)\n",
+                     sharded.z.sizes() == single.z.sizes() ? (sharded.z - single.z).abs().max().item<double>() : -1.0);
+        return 1;
+      }
+      std::printf("same %lld samples\n", static_cast<long long>(single.z.size(0)));
       return 0;
     }
     if (mode == "die") {

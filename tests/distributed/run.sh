@@ -2,7 +2,7 @@
 # Distributed tests on the loopback: starts ranks of dist_probe with torchrun's
 # variables and a free port, and checks how they end. Every case is bounded:
 # each process runs under `timeout`, and the group's own timeout is short.
-#   run.sh PROBE CASE    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank, train2)
+#   run.sh PROBE CASE    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank, train2, sample2, sample3)
 set -u
 probe=$1
 case_name=$2
@@ -14,7 +14,7 @@ port=$("$probe" free-port)
 # rank WORLD RANK MODE: starts one rank in the background; its output goes to $work/RANK.{out,err,rc}.
 rank() {
   (env RANK="$2" WORLD_SIZE="$1" LOCAL_RANK="$2" MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" \
-     timeout 60 "$probe" "$3" >"$work/$2.out" 2>"$work/$2.err"; echo $? >"$work/$2.rc") &
+     timeout 60 "$probe" $3 >"$work/$2.out" 2>"$work/$2.err"; echo $? >"$work/$2.rc") &
 }
 fail() { echo "FAIL: $*"; for f in "$work"/*.err; do [ -s "$f" ] && { echo "-- $f"; cat "$f"; }; done; exit 1; }
 rc() { cat "$work/$1.rc"; }
@@ -92,6 +92,18 @@ train2)
   # Measured here: one process at batch 128 gives 8.172 to 8.189 over five seeds, at batch 64
   # 8.244 to 8.255. Half the gap between the batch sizes, twice the seeds' spread: 0.035.
   awk -v a="$single" -v b="$two" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 0.035) }' || fail "NLL $two against $single"
+  ;;
+sample2 | sample3)
+  # 5 conditions x 30 = 150 chains, 3 stream blocks; and 5 x 3 = 15 chains, one block (idle ranks).
+  world=${case_name#sample}
+  for n in 30 3; do
+    rm -f "$work"/*.rc
+    port=$("$probe" free-port)
+    for ((r = 0; r < world; ++r)); do rank "$world" "$r" "sample $n"; done
+    wait
+    for ((r = 0; r < world; ++r)); do [ "$(rc $r)" = 0 ] || fail "n=$n: rank $r ended with status $(rc $r)"; done
+    grep -qx "same $((5 * n)) samples" "$work/0.out" || fail "n=$n: rank 0 printed '$(cat "$work/0.out")'"
+  done
   ;;
 dead-rank)
   for r in 0 1 2; do rank 3 "$r" die; done

@@ -99,6 +99,10 @@ struct sampler_options {
   /// Each check costs a few small kernels; at 1 chain and a small MLP they
   /// add about 15% to a step.
   TORCH_ARG(int64_t, check_every) = 10;
+  /// The index of this run's first stream block in a larger run: a run of
+  /// chains `[k * stream_block, ...)` of that run, with `first_block(k)`,
+  /// draws what they draw there (how sharded sampling splits a run).
+  TORCH_ARG(int64_t, first_block) = 0;
   /// Makes a run reproducible. The run draws from its own generator and
   /// leaves LibTorch's global one alone (unseeded runs take one seed from it).
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
@@ -109,6 +113,7 @@ struct sampler_options {
     if (!(momentum_ >= 0 && momentum_ < 1))
       detail::fail("sampler_options: momentum: expected a value in [0, 1), got ", momentum_);
     if (check_every_ < 1) detail::fail("sampler_options: check_every: expected steps between checks >= 1, got ", check_every_);
+    if (first_block_ < 0) detail::fail("sampler_options: first_block: expected a block index >= 0, got ", first_block_);
     if (max_batch_ < 0) detail::fail("sampler_options: max_batch: expected chains per batch >= 0 (0 = all), got ", max_batch_);
     if (stream_block_ < 1) detail::fail("sampler_options: stream_block: expected chains per stream >= 1, got ", stream_block_);
     if (max_batch_ > 0 && max_batch_ < stream_block_)
@@ -257,7 +262,7 @@ class sampler {
     std::vector<at::Generator> streams;
     streams.reserve(static_cast<size_t>(blocks));
     for (int64_t b = 0; b < blocks; ++b)
-      streams.push_back(make_generator(block_seed(seed, static_cast<uint64_t>(b)), c.device()));
+      streams.push_back(make_generator(block_seed(seed, static_cast<uint64_t>(options_.first_block() + b)), c.device()));
 
     auto failed = torch::zeros({m}, c.options().dtype(torch::kBool));
     std::vector<chunk> chunks;
@@ -267,7 +272,7 @@ class sampler {
     for (int64_t b = 0; b < blocks; b += per_chunk) {
       const int64_t first = b * block, rows = std::min(per_chunk * block, m - first);
       chunk k{b, std::min(per_chunk, blocks - b), c.narrow(0, first, rows), failed.narrow(0, first, rows),
-              std::mt19937_64(block_seed(seed, static_cast<uint64_t>(b)))};
+              std::mt19937_64(block_seed(seed, static_cast<uint64_t>(options_.first_block() + b)))};
       {
         chain_streams_scope scope(&streams[static_cast<size_t>(b)], k.blocks, block, rows, k.host);
         k.state.emplace(init_.start(*this, k.c));
