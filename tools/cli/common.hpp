@@ -4,6 +4,11 @@
 #include <tr0n.hpp>
 #include <tr0n/adapters/torchscript.hpp>
 #include <tr0n/runtime/threads.hpp>
+#ifdef TR0N_WITH_DISTRIBUTED
+#include <tr0n/distributed/process_group.hpp>
+#include <tr0n/distributed/sample.hpp>
+#include <tr0n/distributed/train.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <stb_image.h>
@@ -14,12 +19,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace tr0n_cli {
@@ -224,6 +231,7 @@ struct common_flags {
   int64_t latent_dim = 0;
   int threads = 0;
   std::optional<uint64_t> seed;
+  std::string dist_backend = "gloo";
 };
 
 inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
@@ -239,6 +247,11 @@ inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--seed", f.seed, "Seed for reproducible runs");
+  cmd->add_option("--dist-backend", f.dist_backend,
+                  "Started by torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set): how the processes talk "
+                  "(gloo: CPU; nccl: CUDA)")
+      ->check(CLI::IsMember({"gloo", "nccl"}))
+      ->capture_default_str();
 }
 
 /// The translator of `--translator` (none for an empty path), with the latent
@@ -280,7 +293,14 @@ struct run_setup {
   torch::Device device;
   tr0n::thread_config threads;
 
-  static run_setup start(const common_flags& f) { return {parse_device(f.device), tr0n::configure_threads(f.threads)}; }
+  /// `--threads 0` means every core, shared among the processes torchrun
+  /// started on this machine (LOCAL_WORLD_SIZE), so they never oversubscribe it.
+  static run_setup start(const common_flags& f) {
+    int threads = f.threads;
+    if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); threads == 0 && local && std::atoi(local) > 1)
+      threads = std::max(1, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) / std::atoi(local));
+    return {parse_device(f.device), tr0n::configure_threads(threads)};
+  }
 
   /// `--device`, checked against this LibTorch build and machine.
   static torch::Device parse_device(const std::string& s) {
@@ -300,6 +320,27 @@ struct run_setup {
     }
     return *d;
   }
+
+#ifdef TR0N_WITH_DISTRIBUTED
+  /// The processes started with this one (torchrun's variables), or one alone.
+  static tr0n::distributed::process_group join(common_flags& f, torch::Device device) {
+    auto env = tr0n::distributed::environment::from_env();
+    if (env.launched && env.world_size > 1) {
+      if (f.dist_backend == "nccl")
+        tr0n::detail::fail("--dist-backend nccl: this tr0n was built with Gloo only (LibTorch without NCCL); "
+                           "use gloo with --device cpu");
+      if (!device.is_cpu())
+        tr0n::detail::fail("--dist-backend gloo: runs on CPU tensors; use --device cpu (or nccl for CUDA)");
+    }
+    tr0n::distributed::process_group group(env);
+    if (!group.alone() && !f.seed) {  // every rank needs the run's seed: rank 0's
+      auto seed = torch::full({1}, static_cast<int64_t>(tr0n::draw_seed() >> 1), torch::kLong);
+      group.broadcast(seed, 0);
+      f.seed = static_cast<uint64_t>(seed.item<int64_t>());
+    }
+    return group;
+  }
+#endif
 
   void announce(const char* command, const common_flags& f, const std::string& details) const {
     std::fprintf(stderr, "tr0n %s: device %s, %s, seed %s%s%s\n", command, device.str().c_str(),

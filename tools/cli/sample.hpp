@@ -143,7 +143,7 @@ inline int64_t best_of_count(const std::string& init) {
 
 }  // namespace detail
 
-inline int run_sample(const common_flags& common, sample_flags f) {
+inline int run_sample(common_flags common, sample_flags f) {
   const bool has_translator = !f.translator.empty();
   if (f.init.empty()) f.init = has_translator ? "translator_sample" : "prior";
   char details[256];
@@ -151,6 +151,12 @@ inline int run_sample(const common_flags& common, sample_flags f) {
                 static_cast<long long>(f.steps), f.dyn.step(), f.dyn.noise_std, f.dyn.momentum);
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
+#ifdef TR0N_WITH_DISTRIBUTED
+  auto group = run_setup::join(common, device);
+  const bool root = group.is_root();
+#else
+  const bool root = true;
+#endif
   if (f.init != "prior" && !has_translator)
     tr0n::detail::fail("--init ", f.init, ": needs --translator (only --init prior samples without one)");
 
@@ -183,14 +189,23 @@ inline int run_sample(const common_flags& common, sample_flags f) {
   const tr0n::constant_step schedule{f.dyn.step()};
   const tr0n::fixed_noise noise{f.dyn.noise_std};
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.steps / 50)); };
+  // One process, or this rank's share of the chains (rank 0 gathers them: tr0n/distributed/sample.hpp).
+  auto sample_with = [&](auto& s) {
+#ifdef TR0N_WITH_DISTRIBUTED
+    if (!group.alone())
+      return root ? tr0n::distributed::sample(group, s, conditions, f.per_condition, bar())
+                  : tr0n::distributed::sample(group, s, conditions, f.per_condition);
+#endif
+    return s.sample(conditions, f.per_condition, bar());
+  };
   auto run = [&](auto init) {
     tr0n::sampler s(generator, encoder, energy, *q, opts, init, schedule, noise);
-    return s.sample(conditions, f.per_condition, bar());
+    return sample_with(s);
   };
   tr0n::sample_result r;
   if (f.init == "prior") {
     tr0n::sampler s(generator, encoder, energy, opts, tr0n::init::prior{}, schedule, noise);
-    r = s.sample(conditions, f.per_condition, bar());
+    r = sample_with(s);
   } else if (f.init == "translator_sample") {
     r = run(tr0n::init::translator_sample{});
   } else if (f.init == "translator_mode") {
@@ -203,6 +218,7 @@ inline int run_sample(const common_flags& common, sample_flags f) {
     tr0n::detail::fail("--init: expected prior, translator_sample, translator_mode, translator_mixture or best_of:N, "
                        "got '", f.init, "'");
   }
+  if (!root) return 0;  // only rank 0 writes
   tr0n::write_samples(f.out, r, conditions);
   std::fprintf(stderr, "wrote %s: %lld samples, %lld ok, mean energy %.4f\n", f.out.c_str(),
                static_cast<long long>(r.z.size(0)), static_cast<long long>(r.ok.sum().item<int64_t>()),

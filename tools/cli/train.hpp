@@ -54,9 +54,12 @@ inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) 
   return cmd;
 }
 
-inline int run_train(const common_flags& common, const train_flags& f) {
+inline int run_train(common_flags common, const train_flags& f) {
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
+#ifdef TR0N_WITH_DISTRIBUTED
+  auto group = run_setup::join(common, device);
+#endif
   const auto options = tr0n::torchscript_options().device(device);
   auto prior = cli_prior::parse(common.prior, common.latent_dim);
   tr0n::torchscript_generator generator(common.generator, prior, options);
@@ -88,8 +91,23 @@ inline int run_train(const common_flags& common, const train_flags& f) {
                       .seed(common.seed);
   if (every > 0 || f.resume) training.checkpoint_path(checkpoint).checkpoint_every(every);
   if (f.resume) training.resume_from(checkpoint);
-  auto report = tr0n::train_translator(q, generator, encoder, training,
-                                       tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)));
+  auto bar = [&] { return tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)); };
+#ifdef TR0N_WITH_DISTRIBUTED
+  if (!group.alone()) {
+    std::fprintf(stderr, "tr0n train: rank %lld of %lld, batch %lld a rank (%lld in all)\n",
+                 static_cast<long long>(group.rank()), static_cast<long long>(group.world_size()),
+                 static_cast<long long>(f.batch), static_cast<long long>(f.batch * group.world_size()));
+    auto report = group.is_root() ? tr0n::distributed::train_translator(group, q, generator, encoder, training, bar())
+                                  : tr0n::distributed::train_translator(group, q, generator, encoder, training);
+    if (!group.is_root()) return 0;  // only rank 0 writes
+    tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });
+    if (!training.checkpoint_path().empty()) std::filesystem::remove(checkpoint);
+    std::fprintf(stderr, "wrote %s: NLL %.4f (mean over the ranks), %lld steps skipped\n", f.out.c_str(), report.nll(),
+                 static_cast<long long>(report.skipped_steps));
+    return 0;
+  }
+#endif
+  auto report = tr0n::train_translator(q, generator, encoder, training, bar());
   tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });
   if (!training.checkpoint_path().empty()) std::filesystem::remove(checkpoint);
   std::fprintf(stderr, "wrote %s: NLL %.4f, std %.4g to %.4g (started at %.4g to %.4g), %lld steps skipped\n",

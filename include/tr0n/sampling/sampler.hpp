@@ -348,6 +348,7 @@ class sampler {
         if constexpr (!streaming) r.x.narrow(0, first, count).copy_(x);
         r.energy.narrow(0, first, count).copy_(e);
       }
+      ++energy_evals_;  // the final evaluation, once per chain
     }
     // The last check covered the latents (after a step); the final energies are new.
     auto final_sums = t > 0 ? r.energy.mul(0) : (r.z.sum(1) + r.energy).mul_(0);
