@@ -3,6 +3,7 @@
 //   dist_probe die           the last rank exits after the first all_reduce; the others try another
 //   dist_probe train B [SEED] data-parallel training at batch B a rank; rank 0 prints "nll <held-out NLL>"
 //   dist_probe sample N      sharded sampling of N samples per condition; rank 0 compares with its own single run
+//   dist_probe write-models DIR  toy TorchScript generator (8 -> 16) and encoder (16 -> 5 logits) for the tool
 //   dist_probe hold-port P   listens on port P for 60 s (a port in use)
 //   dist_probe free-port     prints a free port on the loopback
 // TR0N_DIST_TIMEOUT_MS bounds every collective (default 10 s here).
@@ -11,6 +12,8 @@
 #include <tr0n/distributed/process_group.hpp>
 #include <tr0n/distributed/sample.hpp>
 #include <tr0n/distributed/train.hpp>
+
+#include <torch/script.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,6 +45,18 @@ int main(int argc, char** argv) {
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
     std::printf("%d\n", ntohs(a.sin_port));
     ::close(fd);
+    return 0;
+  }
+  if (mode == "write-models") {
+    torch::manual_seed(3);
+    auto save = [&](const std::string& name, const torch::Tensor& w, const std::string& body) {
+      torch::jit::Module m(name);
+      m.register_parameter("w", w, /*is_buffer=*/false);
+      m.define("def forward(self, x):\n    return " + body + "\n");
+      m.save(std::string(argv[2]) + "/" + name + ".pt");
+    };
+    save("generator", torch::randn({8, 16}), "torch.tanh(torch.matmul(x * 1.5, self.w))");
+    save("encoder", torch::randn({16, 5}) * 2, "torch.matmul(x, self.w)");
     return 0;
   }
   if (mode == "hold-port") {

@@ -2,9 +2,9 @@
 # Distributed tests on the loopback: starts ranks of dist_probe with torchrun's
 # variables and a free port, and checks how they end. Every case is bounded:
 # each process runs under `timeout`, and the group's own timeout is short.
-#   run.sh PROBE CASE    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank, train2, sample2, sample3)
+#   run.sh PROBE CASE [TOOL]    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank, train2, sample2, sample3, tool2 TOOL)
 set -u
-probe=$1
+probe=$(realpath "$1")
 case_name=$2
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
@@ -104,6 +104,34 @@ sample2 | sample3)
     for ((r = 0; r < world; ++r)); do [ "$(rc $r)" = 0 ] || fail "n=$n: rank $r ended with status $(rc $r)"; done
     grep -qx "same $((5 * n)) samples" "$work/0.out" || fail "n=$n: rank 0 printed '$(cat "$work/0.out")'"
   done
+  ;;
+tool2)
+  # The tool as two cooperating processes: train (only rank 0 writes), then sample; the sharded
+  # samples file is byte-identical to one process's.
+  tool=$(realpath "$3")
+  "$probe" write-models "$work"
+  M="--generator $work/generator.pt --encoder $work/encoder.pt"
+  for r in 0 1; do
+    (cd "$work" && env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 100 \
+       "$tool" train $M --latent-dim 8 --condition-transform softmax --steps 60 --batch 64 --seed 2 --out "q.$r.pt" \
+       >"$work/$r.out" 2>"$work/$r.err"; echo $? >"$work/$r.rc") &
+  done
+  wait
+  for r in 0 1; do [ "$(rc $r)" = 0 ] || fail "train: rank $r ended with status $(rc $r)"; done
+  [ -f "$work/q.0.pt" ] || fail "rank 0 wrote no translator"
+  [ ! -e "$work/q.1.pt" ] || fail "rank 1 wrote a translator"
+  S="sample $M --translator $work/q.0.pt --labels 0,1,2,3,4 --samples-per-condition 30 --energy cross_entropy --seed 4"
+  env -u RANK -u WORLD_SIZE -u LOCAL_RANK -u MASTER_ADDR -u MASTER_PORT timeout 100 "$tool" $S --out "$work/one.pt" \
+    2>"$work/one.err" || fail "one process: $(cat "$work/one.err")"
+  port=$("$probe" free-port)
+  for r in 0 1; do
+    (env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 100 \
+       "$tool" $S --out "$work/two.$r.pt" >"$work/$r.out" 2>"$work/$r.err"; echo $? >"$work/$r.rc") &
+  done
+  wait
+  for r in 0 1; do [ "$(rc $r)" = 0 ] || fail "sample: rank $r ended with status $(rc $r)"; done
+  [ ! -e "$work/two.1.pt" ] || fail "rank 1 wrote samples"
+  cmp -s "$work/one.pt" "$work/two.0.pt" || fail "the two processes' samples differ from one process's"
   ;;
 dead-rank)
   for r in 0 1 2; do rank 3 "$r" die; done
