@@ -2,6 +2,8 @@
 //   dist_probe collectives   all_reduce, broadcast and gather, checked; prints "ok <rank>"
 //   dist_probe die           the last rank exits after the first all_reduce; the others try another
 //   dist_probe train B [SEED] data-parallel training at batch B a rank; rank 0 prints "nll <held-out NLL>"
+//   dist_probe resume DIR PHASE  a checkpointed run: full (uninterrupted), part (rank 1 alone asks to
+//                            stop at step 50), rest (resumes part; only rank 0 has the file), missing
 //   dist_probe sample N      sharded sampling of N samples per condition; rank 0 compares with its own single run
 //   dist_probe write-models DIR  toy TorchScript generator (8 -> 16) and encoder (16 -> 5 logits) for the tool
 //   dist_probe hold-port P   listens on port P for 60 s (a port in use)
@@ -14,6 +16,7 @@
 #include <tr0n/distributed/train.hpp>
 
 #include <torch/script.h>
+#include <torch/serialize.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,8 +26,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace {
+struct stop_at {
+  int64_t step;
+  bool on_step(const tr0n::step_info& i) const { return i.step == step; }
+};
+
+std::vector<torch::Tensor> parameters_of(tr0n::mixture_translator& q) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : q->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
 int listen_on(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -106,6 +121,42 @@ int main(int argc, char** argv) {
             return 1;
           }
         std::printf("nll %.4f loss %.4f\n", nll, report.losses.index({torch::indexing::Slice(-50)}).mean().item<double>());
+      }
+      return 0;
+    }
+    if (mode == "resume") {
+      // A synthetic set whose epochs wrap, condition noise and periodic checkpoints: every
+      // rank's streams, order and cursor must come back.
+      torch::set_num_threads(1);
+      const std::string dir = argv[2], phase = argv[3];
+      torch::manual_seed(3);
+      tr0n_test::mlp_generator g(8, 32, 16);
+      tr0n_test::linear_classifier f(16, 5, 3.0);
+      torch::manual_seed(100 + static_cast<uint64_t>(r));
+      tr0n::mixture_translator q(
+          tr0n::mixture_translator_options(5, 8).components(4).transform(tr0n::condition_transform::softmax));
+      auto options = tr0n::translator_training_options().steps(120).batch_size(16).dataset_size(200).lr(3e-3)
+                         .condition_noise(0.05).seed(7).checkpoint_every(25)
+                         .checkpoint_path(dir + (phase == "full" ? "/full.ckpt" : "/part.ckpt"));
+      if (phase == "rest") options.resume_from(r == 0 ? dir + "/part.ckpt" : dir + "/only-rank-0-has-it.ckpt");
+      if (phase == "missing") options.resume_from(dir + "/none.ckpt");
+      const auto report = phase == "part" && r == 1
+                              ? tr0n::distributed::train_translator(group, q, g, f, options, stop_at{50})
+                              : tr0n::distributed::train_translator(group, q, g, f, options);
+      std::printf("steps %lld\n", static_cast<long long>(report.steps_done));
+      if (!group.is_root()) return 0;
+      auto state = parameters_of(q);
+      state.push_back(report.losses);
+      if (phase == "full") torch::save(state, dir + "/full.pt");
+      if (phase == "rest") {
+        std::vector<torch::Tensor> full;
+        torch::load(full, dir + "/full.pt");
+        for (size_t i = 0; i < state.size(); ++i)
+          if (!torch::equal(state[i], full[i])) {
+            std::fprintf(stderr, "resume: tensor %zu differs from the uninterrupted run's\n", i);
+            return 1;
+          }
+        std::printf("same as the uninterrupted run\n");
       }
       return 0;
     }

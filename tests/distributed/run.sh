@@ -2,7 +2,7 @@
 # Distributed tests on the loopback: starts ranks of dist_probe with torchrun's
 # variables and a free port, and checks how they end. Every case is bounded:
 # each process runs under `timeout`, and the group's own timeout is short.
-#   run.sh PROBE CASE [TOOL]    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank, train2, sample2, sample3, tool2 TOOL)
+#   run.sh PROBE CASE [TOOL]    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank, train2, resume2, sample2, sample3, tool2 TOOL, tool-resume2 TOOL)
 set -u
 probe=$(realpath "$1")
 case_name=$2
@@ -74,6 +74,39 @@ train2)
   # 8.244 to 8.255. Half the gap between the batch sizes, twice the seeds' spread: 0.035.
   awk -v a="$single" -v b="$two" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d < 0.035) }' || fail "NLL $two against $single"
   ;;
+resume2)
+  # Two ranks checkpoint a run; rank 1 alone asks to stop at step 50 and both stop at step 51 with a
+  # checkpoint; two ranks resume it (rank 1 without the file) and end bitwise where the uninterrupted
+  # run does. One process cannot resume it, and a missing file fails both ranks.
+  phase() {
+    rm -f "$work"/[01].rc
+    port=$("$probe" free-port)
+    for r in 0 1; do rank 2 "$r" "resume $work $1"; done
+    wait
+  }
+  phase full
+  for r in 0 1; do [ "$(rc $r)" = 0 ] || fail "full: rank $r ended with status $(rc $r)"; done
+  phase part
+  for r in 0 1; do
+    [ "$(rc $r)" = 0 ] || fail "part: rank $r ended with status $(rc $r) (124: it hung until the test's timeout)"
+    grep -qx "steps 52" "$work/$r.out" || fail "part: rank $r printed '$(cat "$work/$r.out")', expected 52 steps"
+  done
+  [ -f "$work/part.ckpt" ] || fail "part: no checkpoint"
+  err=$(env -u RANK -u WORLD_SIZE -u LOCAL_RANK -u MASTER_ADDR -u MASTER_PORT timeout 60 "$probe" resume "$work" rest 2>&1) &&
+    fail "one process resumed a two-process checkpoint"
+  grep -q "written by a run of 2 processes, but this run has 1: resume it with 2 processes" <<<"$err" || fail "one process: '$err'"
+  phase rest
+  for r in 0 1; do
+    [ "$(rc $r)" = 0 ] || fail "rest: rank $r ended with status $(rc $r)"
+    grep -qx "steps 120" "$work/$r.out" || fail "rest: rank $r printed '$(cat "$work/$r.out")'"
+  done
+  grep -qx "same as the uninterrupted run" "$work/0.out" || fail "rest: rank 0 printed '$(cat "$work/0.out")'"
+  phase missing
+  [ "$(rc 0)" = 1 ] && [ "$(rc 1)" = 1 ] || fail "missing: statuses $(rc 0) and $(rc 1), expected 1 and 1"
+  grep -q "none.ckpt: file not found" "$work/0.err" || fail "missing: rank 0: $(cat "$work/0.err")"
+  grep -q "rank 0 cannot read the checkpoint: train_translator: resume_from: .*none.ckpt: file not found" "$work/1.err" ||
+    fail "missing: rank 1: $(cat "$work/1.err")"
+  ;;
 sample2 | sample3)
   # 5 conditions x 30 = 150 chains, 3 stream blocks; and 5 x 3 = 15 chains, one block (idle ranks).
   world=${case_name#sample}
@@ -113,6 +146,43 @@ tool2)
   for r in 0 1; do [ "$(rc $r)" = 0 ] || fail "sample: rank $r ended with status $(rc $r)"; done
   [ ! -e "$work/two.1.pt" ] || fail "rank 1 wrote samples"
   cmp -s "$work/one.pt" "$work/two.0.pt" || fail "the two processes' samples differ from one process's"
+  ;;
+tool-resume2)
+  # The tool's fault path: rank 1 is killed once the first checkpoint is written; rank 0 fails
+  # with an error within --dist-timeout; both resume, and the translator is byte-identical to an
+  # uninterrupted run's.
+  tool=$(realpath "$3")
+  "$probe" write-models "$work"
+  T="train --generator $work/generator.pt --encoder $work/encoder.pt --latent-dim 8 --condition-transform softmax
+     --steps 600 --batch 64 --seed 2 --checkpoint-every 20 --dist-timeout 20"
+  train() {  # train OUT [--resume]: two ranks in the background
+    port=$("$probe" free-port)
+    rm -f "$work"/[01].rc
+    for r in 0 1; do  # $r.pid: the `timeout` whose child is the rank
+      (env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 100 \
+         "$tool" $T --out "$work/$1" ${2:-} >"$work/$r.out" 2>"$work/$r.err" &
+       echo $! >"$work/$r.pid"
+       wait $!
+       echo $? >"$work/$r.rc") &
+    done
+  }
+  train whole.pt
+  wait
+  for r in 0 1; do [ "$(rc $r)" = 0 ] || fail "whole: rank $r ended with status $(rc $r)"; done
+  train cut.pt
+  for _ in $(seq 600); do [ -f "$work/cut.pt.ckpt" ] && break; sleep 0.02; done
+  [ -f "$work/cut.pt.ckpt" ] || fail "no checkpoint appeared"
+  pkill -9 -P "$(cat "$work/1.pid")" || fail "rank 1 was not running"
+  wait
+  [ "$(rc 0)" = 2 ] || fail "rank 0 ended with status $(rc 0) after rank 1 was killed, expected the tool's error status 2 (124: it hung)"
+  grep -q "all_reduce on rank 0 of 2 failed (a rank died" "$work/0.err" || fail "rank 0: $(cat "$work/0.err")"
+  [ ! -e "$work/cut.pt" ] || fail "a killed run wrote its translator"
+  train cut.pt --resume
+  wait
+  for r in 0 1; do [ "$(rc $r)" = 0 ] || fail "resume: rank $r ended with status $(rc $r)"; done
+  grep -q "resuming from" "$work/0.err" || fail "resume: rank 0 did not resume"
+  cmp -s "$work/whole.pt" "$work/cut.pt" || fail "the resumed translator differs from the uninterrupted run's"
+  [ ! -e "$work/cut.pt.ckpt" ] || fail "the checkpoint was left after the translator was written"
   ;;
 dead-rank)
   for r in 0 1 2; do rank 3 "$r" die; done

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 using namespace tr0n;
@@ -425,12 +426,39 @@ TEST_CASE("a checkpoint is refused, by name, for another format, other options o
   CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from(path + ".none")),
                     Catch::Contains("file not found"));
 
+  // A version 1 file (one process's, from before the number of processes was recorded) still
+  // resumes; a checkpoint written by two processes is refused by one, by name.
+  auto rewrite = [&](const std::string& to, int64_t version, std::optional<int64_t> world_size) {
+    torch::serialize::InputArchive in;
+    in.load_from(path);
+    torch::serialize::OutputArchive out;
+    for (const auto& key : in.keys()) {
+      if (key == "tr0n_checkpoint_version" || key == "world_size") continue;
+      c10::IValue v;
+      REQUIRE(in.try_read(key, v));
+      out.write(key, v);
+    }
+    out.write("tr0n_checkpoint_version", torch::tensor({version}));
+    if (world_size) out.write("world_size", torch::tensor({*world_size}));
+    out.save_to(to);
+  };
+  const auto v1 = (dir / "v1.ckpt").string(), two = (dir / "two.ckpt").string();
+  rewrite(v1, 1, std::nullopt);
+  mixture_translator from_v1(mixture_translator_options(2, 2));
+  const auto done = train_translator(from_v1, g, f, translator_training_options(options).resume_from(v1));
+  CHECK(done.steps_done == 5);
+  auto pq = q->named_parameters(), p1 = from_v1->named_parameters();
+  for (const auto& item : pq) CHECK(torch::equal(item.value(), p1[item.key()]));
+  rewrite(two, 2, 2);
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from(two)),
+                    Catch::Contains("two.ckpt: written by a run of 2 processes, but this run has 1: resume it with 2 processes"));
+
   // Another format version; a translator file; a truncated checkpoint.
   torch::serialize::OutputArchive future;
-  future.write("tr0n_checkpoint_version", torch::tensor({int64_t{2}}));
+  future.write("tr0n_checkpoint_version", torch::tensor({int64_t{3}}));
   future.save_to((dir / "future.ckpt").string());
   CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from((dir / "future.ckpt").string())),
-                    Catch::Contains("format version 2, but this tr0n reads version 1"));
+                    Catch::Contains("format version 3, but this tr0n reads versions 1 to 2"));
   torch::save(q, (dir / "translator.pt").string());
   CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from((dir / "translator.pt").string())),
                     Catch::Contains("not a tr0n training checkpoint (it has no format version)"));

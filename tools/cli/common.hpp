@@ -16,6 +16,7 @@
 #include <torch/nn/functional/upsampling.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -232,6 +233,7 @@ struct common_flags {
   int threads = 0;
   std::optional<uint64_t> seed;
   std::string dist_backend = "gloo";
+  double dist_timeout = 300;
 };
 
 inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
@@ -251,6 +253,11 @@ inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
                   "Started by torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set): how the processes talk "
                   "(gloo: CPU; nccl: CUDA)")
       ->check(CLI::IsMember({"gloo", "nccl"}))
+      ->capture_default_str();
+  cmd->add_option("--dist-timeout", f.dist_timeout,
+                  "Started by torchrun: seconds to wait for the other processes, to connect and at every exchange, "
+                  "before failing with an error (a process that died, or never came)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
 }
 
@@ -323,7 +330,9 @@ struct run_setup {
 
 #ifdef TR0N_WITH_DISTRIBUTED
   /// The processes started with this one (torchrun's variables), or one alone.
-  static tr0n::distributed::process_group join(common_flags& f, torch::Device device) {
+  /// With `share_seed`, a run without `--seed` takes one rank 0 draws (sharded
+  /// sampling needs the same seed everywhere; training agrees on its own).
+  static tr0n::distributed::process_group join(common_flags& f, torch::Device device, bool share_seed) {
     auto env = tr0n::distributed::environment::from_env();
     if (env.launched && env.world_size > 1) {
       if (f.dist_backend == "nccl")
@@ -332,8 +341,10 @@ struct run_setup {
       if (!device.is_cpu())
         tr0n::detail::fail("--dist-backend gloo: runs on CPU tensors; use --device cpu (or nccl for CUDA)");
     }
-    tr0n::distributed::process_group group(env);
-    if (!group.alone() && !f.seed) {  // every rank needs the run's seed: rank 0's
+    tr0n::distributed::group_options options;
+    options.timeout = std::chrono::milliseconds(static_cast<int64_t>(f.dist_timeout * 1000));
+    tr0n::distributed::process_group group(env, options);
+    if (share_seed && !group.alone() && !f.seed) {  // every rank needs the run's seed: rank 0's
       auto seed = torch::full({1}, static_cast<int64_t>(tr0n::draw_seed() >> 1), torch::kLong);
       group.broadcast(seed, 0);
       f.seed = static_cast<uint64_t>(seed.item<int64_t>());

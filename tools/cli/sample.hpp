@@ -152,7 +152,7 @@ inline int run_sample(common_flags common, sample_flags f) {
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
 #ifdef TR0N_WITH_DISTRIBUTED
-  auto group = run_setup::join(common, device);
+  auto group = run_setup::join(common, device, /*share_seed=*/true);
   const bool root = group.is_root();
 #else
   const bool root = true;

@@ -57,8 +57,10 @@ inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) 
 inline int run_train(common_flags common, const train_flags& f) {
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
+  bool alone = true;
 #ifdef TR0N_WITH_DISTRIBUTED
-  auto group = run_setup::join(common, device);
+  auto group = run_setup::join(common, device, /*share_seed=*/false);
+  alone = group.alone();
 #endif
   const auto options = tr0n::torchscript_options().device(device);
   auto prior = cli_prior::parse(common.prior, common.latent_dim);
@@ -78,7 +80,7 @@ inline int run_train(common_flags common, const train_flags& f) {
                                       std::to_string(f.batch) + " pairs, lr " + std::to_string(f.lr));
   const auto checkpoint = f.checkpoint.empty() ? f.out + ".ckpt" : f.checkpoint;
   const auto every = f.checkpoint_every >= 0 ? f.checkpoint_every : std::max<int64_t>(1, f.steps / 10);
-  if (f.resume && !std::filesystem::exists(checkpoint))
+  if (f.resume && alone && !std::filesystem::exists(checkpoint))  // in a group: rank 0's file, sent to all
     tr0n::detail::fail("--resume: no checkpoint at ", checkpoint,
                        f.checkpoint.empty() ? " (the default, --out with .ckpt appended; --checkpoint names another)"
                                             : "");

@@ -8,9 +8,14 @@
 ///  - the translator (through its own `save`, so its options travel and are
 ///    checked on load, or its parameters when it has no `save`);
 ///  - Adam's moments and step count, per parameter;
-///  - the run's random streams (tensor generator state and host engine);
-///  - for a synthetic set (`dataset_size > 0`), the epoch's order and cursor
-///    (the set itself is made again from the seed, bitwise the same).
+///  - the run's random streams (tensor generator state and host engine) and,
+///    for a synthetic set (`dataset_size > 0`), the epoch's order and cursor
+///    (the set itself is made again from the seed, bitwise the same): one
+///    such set per process of a data-parallel run, which records its number
+///    of processes and is resumed only with as many.
+///
+/// Version 2 added the number of processes and their streams (`rank1_rng`,
+/// ...); a version 1 file is a single process's and is still read.
 ///
 /// Written with `write_file_atomically`: a crash while writing leaves the
 /// previous checkpoint whole. A resumed run on CPU ends bitwise where the
@@ -46,7 +51,7 @@
 namespace tr0n {
 
 /// The checkpoint format this tr0n writes and reads.
-inline constexpr int64_t training_checkpoint_version = 1;
+inline constexpr int64_t training_checkpoint_version = 2;
 
 namespace detail {
 
@@ -88,21 +93,31 @@ inline std::map<std::string, std::string> parse_record(const std::string& text) 
   return m;
 }
 
+/// One process's random streams and place in its synthetic set.
+struct stream_state {
+  torch::Tensor rng;     ///< the tensor generator's state
+  std::string host_rng;  ///< the host engine, as text
+  torch::Tensor order;   ///< the epoch's permutation (synthetic set), or undefined
+  int64_t cursor = 0;
+};
+
 /// What a run carries across a checkpoint, besides the translator.
 struct checkpoint_state {
-  uint64_t seed = 0;
-  int64_t step = 0;  ///< steps done
+  uint64_t seed = 0;  ///< the run's seed (each process derives its stream from it)
+  int64_t step = 0;   ///< steps done
   std::vector<torch::Tensor> m, v;
   torch::Tensor adam_t;
-  torch::Tensor rng;       ///< the tensor generator's state
-  std::string host_rng;    ///< the host engine, as text
-  torch::Tensor losses;    ///< [step] float64
+  torch::Tensor losses;  ///< [step] float64
   int64_t skipped = 0;
   torch::Tensor initial_log_std, late_log_std;  ///< undefined when not yet set
   double late_reach = 0;
-  torch::Tensor order;     ///< the epoch's permutation (synthetic set), or undefined
-  int64_t cursor = 0;
+  std::vector<stream_state> streams;  ///< one per process, in rank order
 };
+
+/// The checkpoint field `name` of process `rank` (rank 0's keep version 1's names).
+inline std::string stream_field(int64_t rank, const char* name) {
+  return rank == 0 ? std::string(name) : "rank" + std::to_string(rank) + "_" + name;
+}
 
 /// Writes the translator: its own `save` when it has one, else its parameters.
 template <class Q>
@@ -144,8 +159,17 @@ void write_checkpoint(const std::string& path, const option_record& options, con
   archive.write("skipped", scalar(s.skipped));
   archive.write("losses", s.losses.to(torch::kCPU, torch::kFloat64));
   archive.write("late_reach", torch::tensor({s.late_reach}, torch::kFloat64));
-  archive.write("rng", s.rng.cpu());
-  archive.write("host_rng", bytes_tensor(s.host_rng));
+  archive.write("world_size", scalar(static_cast<int64_t>(s.streams.size())));
+  for (size_t r = 0; r < s.streams.size(); ++r) {
+    const auto& st = s.streams[r];
+    const auto rank = static_cast<int64_t>(r);
+    archive.write(stream_field(rank, "rng"), st.rng.cpu());
+    archive.write(stream_field(rank, "host_rng"), bytes_tensor(st.host_rng));
+    if (st.order.defined()) {
+      archive.write(stream_field(rank, "order"), st.order.cpu());
+      archive.write(stream_field(rank, "cursor"), scalar(st.cursor));
+    }
+  }
   archive.write("adam_t", s.adam_t.cpu());
   archive.write("adam_count", scalar(static_cast<int64_t>(s.m.size())));
   for (size_t i = 0; i < s.m.size(); ++i) {
@@ -154,10 +178,6 @@ void write_checkpoint(const std::string& path, const option_record& options, con
   }
   if (s.initial_log_std.defined()) archive.write("initial_log_std", s.initial_log_std.cpu());
   if (s.late_log_std.defined()) archive.write("late_log_std", s.late_log_std.cpu());
-  if (s.order.defined()) {
-    archive.write("order", s.order.cpu());
-    archive.write("cursor", scalar(s.cursor));
-  }
   torch::serialize::OutputArchive translator;
   save_translator_state(q, translator);
   archive.write("translator", translator);
@@ -168,11 +188,12 @@ void write_checkpoint(const std::string& path, const option_record& options, con
 
 /// Reads a checkpoint written for `options` (a run of `steps` steps) into `q`
 /// and returns the rest of the run's state; `params` are `q`'s parameters, in
-/// the order Adam holds them. Every failure names `name` and the field.
+/// the order Adam holds them; `world_size` is the run's number of processes,
+/// which must be the checkpoint's. Every failure names `name` and the field.
 template <class Q>
 checkpoint_state read_checkpoint(std::istream& in, const std::string& name, const option_record& options,
                                  std::optional<uint64_t> seed, Q& q, const std::vector<torch::Tensor>& params,
-                                 int64_t steps, int64_t dataset_size) {
+                                 int64_t steps, int64_t dataset_size, int64_t world_size = 1) {
   const std::string where = "checkpoint " + name;
   torch::serialize::InputArchive archive;
   std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -203,9 +224,15 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
   if (!read("tr0n_checkpoint_version", false).defined())
     fail(where, ": not a tr0n training checkpoint (it has no format version)");
   const auto version = integer("tr0n_checkpoint_version");
-  if (version != training_checkpoint_version)
-    fail(where, ": format version ", version, ", but this tr0n reads version ", training_checkpoint_version,
+  if (version < 1 || version > training_checkpoint_version)
+    fail(where, ": format version ", version, ", but this tr0n reads versions 1 to ", training_checkpoint_version,
          " (written by another tr0n version: start the run again)");
+  const int64_t written_by = version >= 2 ? integer("world_size") : 1;
+  if (written_by < 1 || written_by > (int64_t{1} << 20)) fail(where, ": field world_size is ", written_by);
+  if (written_by != world_size)
+    fail(where, ": written by a run of ", written_by, written_by == 1 ? " process" : " processes", ", but this run has ",
+         world_size, ": resume it with ", written_by, written_by == 1 ? " process" : " processes",
+         " (each process's random streams are in it)");
 
   // Every option must match, each difference named.
   auto theirs = read("options");
@@ -234,13 +261,29 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
   auto reach = read("late_reach");
   if (reach.scalar_type() != torch::kDouble || reach.numel() != 1) fail(where, ": field late_reach is not one float64");
   s.late_reach = reach.template item<double>();
-  s.rng = read("rng");
-  if (s.rng.scalar_type() != torch::kUInt8 || s.rng.dim() != 1) fail(where, ": field rng is not a generator state");
-  s.host_rng = tensor_bytes(read("host_rng"));
-  {
-    std::istringstream host(s.host_rng);
-    std::mt19937_64 engine;
-    if (!(host >> engine)) fail(where, ": field host_rng is not an engine state");
+  for (int64_t r = 0; r < written_by; ++r) {
+    stream_state st;
+    const auto rng = stream_field(r, "rng"), host_rng = stream_field(r, "host_rng");
+    st.rng = read(rng);
+    if (st.rng.scalar_type() != torch::kUInt8 || st.rng.dim() != 1) fail(where, ": field ", rng, " is not a generator state");
+    st.host_rng = tensor_bytes(read(host_rng));
+    {
+      std::istringstream host(st.host_rng);
+      std::mt19937_64 engine;
+      if (!(host >> engine)) fail(where, ": field ", host_rng, " is not an engine state");
+    }
+    if (dataset_size > 0) {
+      const auto order = stream_field(r, "order"), cursor = stream_field(r, "cursor");
+      st.order = read(order, s.step > 0);
+      if (st.order.defined()) {
+        if (st.order.scalar_type() != torch::kLong || st.order.dim() != 1 || st.order.size(0) != dataset_size ||
+            st.order.min().template item<int64_t>() < 0 || st.order.max().template item<int64_t>() >= dataset_size)
+          fail(where, ": field ", order, " is not a permutation of the ", dataset_size, " pairs");
+        st.cursor = integer(cursor);
+        if (st.cursor < 0 || st.cursor > dataset_size) fail(where, ": field ", cursor, " = ", st.cursor, " is outside the set");
+      }
+    }
+    s.streams.push_back(std::move(st));
   }
   torch::serialize::InputArchive translator;
   bool found = false;
@@ -272,21 +315,11 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
   }
   s.initial_log_std = read("initial_log_std", false);
   s.late_log_std = read("late_log_std", false);
-  if (dataset_size > 0) {
-    s.order = read("order", s.step > 0);
-    if (s.order.defined()) {
-      if (s.order.scalar_type() != torch::kLong || s.order.dim() != 1 || s.order.size(0) != dataset_size ||
-          (dataset_size > 0 && (s.order.min().template item<int64_t>() < 0 || s.order.max().template item<int64_t>() >= dataset_size)))
-        fail(where, ": field order is not a permutation of the ", dataset_size, " pairs");
-      s.cursor = integer("cursor");
-      if (s.cursor < 0 || s.cursor > dataset_size) fail(where, ": cursor ", s.cursor, " is outside the set");
-    }
-  }
   return s;
 }
 
-/// Puts the run's random streams back as the checkpoint left them.
-inline void restore_streams(const checkpoint_state& s, at::Generator& gen, std::mt19937_64& host,
+/// Puts a process's random streams back as the checkpoint left them.
+inline void restore_streams(const stream_state& s, at::Generator& gen, std::mt19937_64& host,
                             const std::string& name) {
   try {
     std::lock_guard<std::mutex> lock(gen.mutex());

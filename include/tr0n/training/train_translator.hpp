@@ -82,6 +82,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <numbers>
 #include <optional>
 #include <filesystem>
@@ -253,12 +254,33 @@ namespace detail {
 struct no_reducer {
   /// Every process starts from the same parameters.
   void start(std::vector<torch::Tensor>&) {}
+  /// The run's seed: every process's is the first's.
+  uint64_t agree_seed(uint64_t seed) { return seed; }
+  /// This process's stream, from the run's seed.
+  uint64_t stream_seed(uint64_t seed) const { return seed; }
+  /// The bytes of the checkpoint at `path` (in a group: the first process's file, sent to all).
+  std::string read_checkpoint(const std::string& path) { return read_file(path); }
+  int64_t rank() const { return 0; }
+  int64_t world_size() const { return 1; }
+  /// Every process's streams, in rank order, on the process that writes.
+  std::vector<stream_state> gather_streams(stream_state mine) { return {std::move(mine)}; }
   /// Per-dimension std `[d]` of the latents every process drew, from this process's `z` `[b, d]`.
   torch::Tensor std_of(const torch::Tensor& z) { return z.std(0); }
   /// Gradients and the loss become their means over the processes, in place.
   void average(std::vector<torch::Tensor>&, torch::Tensor&) {}
+  /// Whether to stop now, given this process's callbacks' answer (in a group:
+  /// the same answer everywhere, a step after any process asked).
+  bool stop(bool asked) { return asked; }
   /// Whether this process writes files (checkpoints).
   bool writes() const { return true; }
+
+  static std::string read_file(const std::string& path) {
+    if (!std::filesystem::exists(path)) detail::fail("train_translator: resume_from: ", path, ": file not found");
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (!in.good() && !in.eof()) detail::fail("train_translator: resume_from: ", path, ": cannot be read");
+    return bytes;
+  }
 };
 
 template <class T, class G, class F, class Reducer, class... Cbs>
@@ -298,16 +320,15 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
   std::optional<detail::checkpoint_state> resumed;
   if (!options.resume_from().empty()) {
     const auto& path = options.resume_from();
-    if (!std::filesystem::exists(path)) detail::fail("train_translator: resume_from: ", path, ": file not found");
-    std::ifstream in(path, std::ios::binary);
+    std::istringstream in(reducer.read_checkpoint(path));
     resumed = detail::read_checkpoint(in, path, options.record(), options.seed(), q, adam_order, options.steps(),
-                                      options.dataset_size());
+                                      options.dataset_size(), reducer.world_size());
   } else {
     reducer.start(params);
   }
   // The run's seed, drawn once when unset (a checkpoint records it).
-  const uint64_t seed = resumed ? resumed->seed : options.seed() ? *options.seed() : draw_seed();
-  generator_scope stream(std::optional<uint64_t>(seed), tensor_options.device());
+  const uint64_t seed = resumed ? resumed->seed : reducer.agree_seed(options.seed() ? *options.seed() : draw_seed());
+  generator_scope stream(std::optional<uint64_t>(reducer.stream_seed(seed)), tensor_options.device());
 
   // Synthetic set mode: pairs made once, a fresh device permutation every epoch.
   torch::Tensor set_z, set_c, order;
@@ -361,42 +382,48 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
     }
     adam.step_count() = r.adam_t.to(tensor_options.device(), torch::kFloat64).reshape({});
     auto& streams = detail::thread_streams();
-    detail::restore_streams(r, streams.tensors, detail::host_engine(), options.resume_from());
+    const auto& mine = r.streams[static_cast<size_t>(reducer.rank())];
+    detail::restore_streams(mine, streams.tensors, detail::host_engine(), options.resume_from());
     for (int64_t i = 0; i < r.step; ++i) losses.push_back(r.losses[i].to(tensor_options));
     skipped.fill_(r.skipped);
     if (r.initial_log_std.defined()) initial_log_std = r.initial_log_std.to(tensor_options);
     if (r.late_log_std.defined()) late_log_std = r.late_log_std.to(tensor_options);
     late_reach = r.late_reach;
-    if (r.order.defined()) {
-      order = r.order.to(tensor_options.device());
-      cursor = r.cursor;
+    if (mine.order.defined()) {
+      order = mine.order.to(tensor_options.device());
+      cursor = mine.cursor;
     }
     first_step = r.step;
   }
+  // Called by every process (it gathers their streams); the first one writes.
   auto save_checkpoint = [&](int64_t steps_done) {
-    detail::checkpoint_state s;
-    s.seed = seed;
-    s.step = steps_done;
-    s.m = adam.first_moments();
-    s.v = adam.second_moments();
-    s.adam_t = adam.step_count();
+    detail::stream_state mine;
     {
       auto& gen = detail::thread_streams().tensors;
       std::lock_guard<std::mutex> lock(gen.mutex());
-      s.rng = gen.get_state();
+      mine.rng = gen.get_state();
     }
     std::ostringstream host;
     host << detail::host_engine();
-    s.host_rng = host.str();
+    mine.host_rng = host.str();
+    if (order.defined() && options.dataset_size() > 0) {
+      mine.order = order;
+      mine.cursor = cursor;
+    }
+    auto streams = reducer.gather_streams(std::move(mine));
+    if (!reducer.writes()) return;
+    detail::checkpoint_state s;
+    s.seed = seed;
+    s.step = steps_done;
+    s.streams = std::move(streams);
+    s.m = adam.first_moments();
+    s.v = adam.second_moments();
+    s.adam_t = adam.step_count();
     s.losses = losses.empty() ? torch::empty({0}, torch::kFloat64) : torch::stack(losses).to(torch::kCPU, torch::kFloat64);
     s.skipped = skipped.item<int64_t>();
     s.initial_log_std = initial_log_std;
     s.late_log_std = late_log_std;
     s.late_reach = late_reach;
-    if (order.defined() && options.dataset_size() > 0) {
-      s.order = order;
-      s.cursor = cursor;
-    }
     detail::write_checkpoint(options.checkpoint_path(), options.record(), q, s);
   };
 
@@ -430,14 +457,14 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
     losses.push_back(detached);
     if ((step + 1) % 100 == 0)  // one host read every 100 steps
       detail::check_skipped(skipped.item<int64_t>(), step + 1, options.max_skipped_fraction());
-    const bool stop = detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...);
-    if (!options.checkpoint_path().empty() && reducer.writes() &&
+    const bool stop = reducer.stop(detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...));
+    if (!options.checkpoint_path().empty() &&
         (stop || step + 1 == options.steps() ||
          (options.checkpoint_every() > 0 && (step + 1) % options.checkpoint_every() == 0)))
       save_checkpoint(step + 1);
     if (stop) break;
   }
-  if (first_step == options.steps() && !options.checkpoint_path().empty() && reducer.writes())
+  if (first_step == options.steps() && !options.checkpoint_path().empty())
     save_checkpoint(first_step);
   q.train(false);
   training_report report;
