@@ -3,7 +3,7 @@
 //   dist_probe die           the last rank exits after the first all_reduce; the others try another
 //   dist_probe train B [SEED] data-parallel training at batch B a rank; rank 0 prints "nll <held-out NLL>"
 //   dist_probe resume DIR PHASE  a checkpointed run: full (uninterrupted), part (rank 1 alone asks to
-//                            stop at step 50), rest (resumes part; only rank 0 has the file), missing
+//                            stop at step 50), rest (resumes part), missing; only rank 0 names files
 //   dist_probe sample N      sharded sampling of N samples per condition; rank 0 compares with its own single run
 //   dist_probe write-models DIR  toy TorchScript generator (8 -> 16) and encoder (16 -> 5 logits) for the tool
 //   dist_probe hold-port P   listens on port P for 60 s (a port in use)
@@ -135,11 +135,14 @@ int main(int argc, char** argv) {
       torch::manual_seed(100 + static_cast<uint64_t>(r));
       tr0n::mixture_translator q(
           tr0n::mixture_translator_options(5, 8).components(4).transform(tr0n::condition_transform::softmax));
+      // Rank 0's options decide: the others name no files (and a seed of their own, unused).
       auto options = tr0n::translator_training_options().steps(120).batch_size(16).dataset_size(200).lr(3e-3)
-                         .condition_noise(0.05).seed(7).checkpoint_every(25)
-                         .checkpoint_path(dir + (phase == "full" ? "/full.ckpt" : "/part.ckpt"));
-      if (phase == "rest") options.resume_from(r == 0 ? dir + "/part.ckpt" : dir + "/only-rank-0-has-it.ckpt");
-      if (phase == "missing") options.resume_from(dir + "/none.ckpt");
+                         .condition_noise(0.05).seed(r == 0 ? 7 : 8);
+      if (r == 0) {
+        options.checkpoint_path(dir + (phase == "full" ? "/full.ckpt" : "/part.ckpt")).checkpoint_every(25);
+        if (phase == "rest") options.resume_from(dir + "/part.ckpt");
+        if (phase == "missing") options.resume_from(dir + "/none.ckpt");
+      }
       const auto report = phase == "part" && r == 1
                               ? tr0n::distributed::train_translator(group, q, g, f, options, stop_at{50})
                               : tr0n::distributed::train_translator(group, q, g, f, options);

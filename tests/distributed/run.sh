@@ -76,7 +76,7 @@ train2)
   ;;
 resume2)
   # Two ranks checkpoint a run; rank 1 alone asks to stop at step 50 and both stop at step 51 with a
-  # checkpoint; two ranks resume it (rank 1 without the file) and end bitwise where the uninterrupted
+  # checkpoint; two ranks resume it (rank 1 names no file) and end bitwise where the uninterrupted
   # run does. One process cannot resume it, and a missing file fails both ranks.
   phase() {
     rm -f "$work"/[01].rc

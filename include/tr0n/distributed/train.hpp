@@ -11,10 +11,11 @@
 ///
 /// **Checkpoints and resuming.** A checkpoint holds the shared state once and
 /// every rank's random streams (gathered to rank 0, which writes it); it is
-/// resumed by as many processes (others are refused by name), and only rank
-/// 0 reads the file (`resume_from` must be non-empty everywhere; rank 0 sends
-/// the bytes), so the ranks need no shared file system. On CPU a resumed run
-/// ends bitwise where the uninterrupted one does.
+/// resumed by as many processes (others are refused by name). Rank 0's
+/// options decide whether to resume and checkpoint, and how often; only rank
+/// 0 reads and writes the files (it sends the checkpoint's bytes), so the
+/// other ranks may leave the paths empty and need no shared file system. On
+/// CPU a resumed run ends bitwise where the uninterrupted one does.
 ///
 /// **Stopping.** A callback that stops the run on any rank stops every rank
 /// after the next step, at the same step (the request travels in that step's
@@ -44,6 +45,13 @@ namespace detail {
 class group_reducer {
  public:
   explicit group_reducer(process_group& group) : group_(group) {}
+
+  /// Rank 0's: whether to resume, whether to write checkpoints and how often.
+  tr0n::detail::checkpoint_plan agree_plan(tr0n::detail::checkpoint_plan mine) {
+    auto t = torch::tensor({int64_t{mine.resume}, int64_t{mine.write}, mine.every}, torch::kLong);
+    group_.broadcast(t, 0);
+    return {t[0].item<int64_t>() != 0, t[1].item<int64_t>() != 0, t[2].item<int64_t>()};
+  }
 
   void start(std::vector<torch::Tensor>& params) {
     torch::NoGradGuard no_grad;

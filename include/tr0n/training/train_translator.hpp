@@ -251,7 +251,15 @@ inline void check_skipped(int64_t n, int64_t done, double fraction) {
 namespace detail {
 /// How one process's training cooperates with others (data-parallel training,
 /// `tr0n/distributed/`); alone, it does nothing.
+/// Whether a run resumes and writes checkpoints, and how often.
+struct checkpoint_plan {
+  bool resume = false, write = false;
+  int64_t every = 0;
+};
+
 struct no_reducer {
+  /// The first process's plan, everywhere (only it reads and writes files).
+  checkpoint_plan agree_plan(checkpoint_plan mine) { return mine; }
   /// Every process starts from the same parameters.
   void start(std::vector<torch::Tensor>&) {}
   /// The run's seed: every process's is the first's.
@@ -317,11 +325,17 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
   for (const auto& group : groups) adam_order.insert(adam_order.end(), group.params.begin(), group.params.end());
   detail::masked_adam adam(std::move(groups));
 
+  const auto plan = reducer.agree_plan(
+      {!options.resume_from().empty(), !options.checkpoint_path().empty(), options.checkpoint_every()});
+  // In a group only rank 0's file is read: the others may not name one.
+  const std::string resume_name = options.resume_from().empty() ? std::string("(rank 0's)") : options.resume_from();
   std::optional<detail::checkpoint_state> resumed;
-  if (!options.resume_from().empty()) {
-    const auto& path = options.resume_from();
+  if (plan.resume) {
+    const auto& path = resume_name;
     std::istringstream in(reducer.read_checkpoint(path));
-    resumed = detail::read_checkpoint(in, path, options.record(), options.seed(), q, adam_order, options.steps(),
+    // The seed is rank 0's to check: the others' are not used.
+    resumed = detail::read_checkpoint(in, path, options.record(), reducer.writes() ? options.seed() : std::nullopt, q,
+                                      adam_order, options.steps(),
                                       options.dataset_size(), reducer.world_size());
   } else {
     reducer.start(params);
@@ -383,7 +397,7 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
     adam.step_count() = r.adam_t.to(tensor_options.device(), torch::kFloat64).reshape({});
     auto& streams = detail::thread_streams();
     const auto& mine = r.streams[static_cast<size_t>(reducer.rank())];
-    detail::restore_streams(mine, streams.tensors, detail::host_engine(), options.resume_from());
+    detail::restore_streams(mine, streams.tensors, detail::host_engine(), resume_name);
     for (int64_t i = 0; i < r.step; ++i) losses.push_back(r.losses[i].to(tensor_options));
     skipped.fill_(r.skipped);
     if (r.initial_log_std.defined()) initial_log_std = r.initial_log_std.to(tensor_options);
@@ -458,13 +472,11 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
     if ((step + 1) % 100 == 0)  // one host read every 100 steps
       detail::check_skipped(skipped.item<int64_t>(), step + 1, options.max_skipped_fraction());
     const bool stop = reducer.stop(detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...));
-    if (!options.checkpoint_path().empty() &&
-        (stop || step + 1 == options.steps() ||
-         (options.checkpoint_every() > 0 && (step + 1) % options.checkpoint_every() == 0)))
+    if (plan.write && (stop || step + 1 == options.steps() || (plan.every > 0 && (step + 1) % plan.every == 0)))
       save_checkpoint(step + 1);
     if (stop) break;
   }
-  if (first_step == options.steps() && !options.checkpoint_path().empty())
+  if (first_step == options.steps() && plan.write)
     save_checkpoint(first_step);
   q.train(false);
   training_report report;
