@@ -94,6 +94,14 @@ inline int run_train(common_flags common, const train_flags& f) {
   if (every > 0 || f.resume) training.checkpoint_path(checkpoint).checkpoint_every(every);
   if (f.resume) training.resume_from(checkpoint);
   auto bar = [&] { return tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)); };
+  auto finish = [&](const tr0n::training_report& report, const char* nll_note) {
+    tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });
+    if (!training.checkpoint_path().empty()) std::filesystem::remove(checkpoint);
+    std::fprintf(stderr, "wrote %s: NLL %.4f%s, std %.4g to %.4g (started at %.4g to %.4g), %lld steps skipped\n",
+                 f.out.c_str(), report.nll(), nll_note, report.std_min, report.std_max, report.initial_std_min,
+                 report.initial_std_max, static_cast<long long>(report.skipped_steps));
+    for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  };
 #ifdef TR0N_WITH_DISTRIBUTED
   if (!group.alone()) {
     std::fprintf(stderr, "tr0n train: rank %lld of %lld, batch %lld a rank (%lld in all)\n",
@@ -101,21 +109,11 @@ inline int run_train(common_flags common, const train_flags& f) {
                  static_cast<long long>(f.batch), static_cast<long long>(f.batch * group.world_size()));
     auto report = group.is_root() ? tr0n::distributed::train_translator(group, q, generator, encoder, training, bar())
                                   : tr0n::distributed::train_translator(group, q, generator, encoder, training);
-    if (!group.is_root()) return 0;  // only rank 0 writes
-    tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });
-    if (!training.checkpoint_path().empty()) std::filesystem::remove(checkpoint);
-    std::fprintf(stderr, "wrote %s: NLL %.4f (mean over the ranks), %lld steps skipped\n", f.out.c_str(), report.nll(),
-                 static_cast<long long>(report.skipped_steps));
+    if (group.is_root()) finish(report, " (mean over the ranks)");  // only rank 0 writes
     return 0;
   }
 #endif
-  auto report = tr0n::train_translator(q, generator, encoder, training, bar());
-  tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });
-  if (!training.checkpoint_path().empty()) std::filesystem::remove(checkpoint);
-  std::fprintf(stderr, "wrote %s: NLL %.4f, std %.4g to %.4g (started at %.4g to %.4g), %lld steps skipped\n",
-               f.out.c_str(), report.nll(), report.std_min, report.std_max, report.initial_std_min,
-               report.initial_std_max, static_cast<long long>(report.skipped_steps));
-  for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  finish(tr0n::train_translator(q, generator, encoder, training, bar()), "");
   return 0;
 }
 
