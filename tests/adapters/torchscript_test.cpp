@@ -211,6 +211,51 @@ TEST_CASE("tensor files round-trip conditions and samples", "[adapters][files]")
   CHECK_THROWS_WITH(read_conditions(samples), Catch::Contains("dict.pt: holds a dict, expected one tensor"));
 }
 
+TEST_CASE("files are streamed to disk as torch.save writes them; a failed producer leaves the old file", "[adapters][files]") {
+  const auto dir = scratch() / "streamed";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // Samples: a view of a larger storage, an int tensor, bools; read back whole.
+  torch::manual_seed(1);
+  const auto big = torch::randn({40, 300});
+  sample_result r;
+  r.z = big.narrow(0, 5, 10);
+  r.x = torch::randn({10, 1, 28, 28});
+  r.energy = torch::randn({10}, torch::kFloat64);
+  r.ok = torch::rand({10}) > 0.5;
+  const auto conditions = torch::arange(10, torch::kLong);
+  const auto path = (dir / "samples.pt").string();
+  write_samples(path, r, conditions);
+  const auto bytes = read_bytes(path);
+  auto back = torch::pickle_load(bytes).toGenericDict();
+  CHECK(torch::equal(back.at("z").toTensor(), r.z));
+  CHECK(torch::equal(back.at("x").toTensor(), r.x));
+  CHECK(torch::equal(back.at("energy").toTensor(), r.energy));
+  CHECK(torch::equal(back.at("ok").toTensor(), r.ok));
+  CHECK(torch::equal(back.at("conditions").toTensor(), conditions));
+  // A stream of small and large writes arrives whole and in order.
+  std::string expected;
+  write_file_atomically((dir / "parts.bin").string(), [&](std::ostream& out) {
+    for (int i = 0; i < 300; ++i) {
+      const std::string part(i % 7 == 0 ? 100000 : 37, static_cast<char>('a' + i % 26));
+      out << part;
+      expected += part;
+    }
+  });
+  const auto parts = read_bytes((dir / "parts.bin").string());
+  CHECK(std::string(parts.begin(), parts.end()) == expected);
+  // A producer that fails leaves the old file as it was, and no temporary file.
+  CHECK_THROWS_WITH(write_file_streamed(path, [](const tr0n::detail::byte_sink& sink) {
+                      sink("partial", 7);
+                      throw std::runtime_error("producer failed");
+                    }),
+                    "producer failed");
+  CHECK(read_bytes(path) == bytes);
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+  CHECK(entries == 2);
+}
+
 TEST_CASE("the tr0n tool: a --device this build cannot use is one clear line", "[tool][faults]") {
   const std::string sample = "sample --generator " + files().generator + " --encoder " + files().encoder +
                              " --latent-dim 6 --labels 1 --energy cross_entropy --out " +

@@ -13,6 +13,7 @@
 #include <tr0n/sampling/sampler.hpp>
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 #include <torch/types.h>
 
@@ -93,9 +94,31 @@ inline void write_bytes(const std::string& path, const std::vector<char>& bytes)
   write_file_atomically(path, bytes);
 }
 
-inline void write_tensor_file(const std::string& path, const torch::Tensor& t) {
-  write_bytes(path, torch::pickle_save(t));
+/// Writes `value` as `torch.save` (and `torch::pickle_save`) do, a zip of its
+/// pickle and each tensor's storage, straight to `path` (atomically): the
+/// storages go from memory to the file, never copied into one buffer first.
+inline void write_pickled(const std::string& path, const c10::IValue& value) {
+  write_file_streamed(path, [&](const detail::byte_sink& sink) {
+    std::vector<char> pickle;  // the structure only: the tensors are referenced by index
+    torch::jit::Pickler pickler([&](const char* p, size_t n) { pickle.insert(pickle.end(), p, p + n); });
+    pickler.protocol();
+    pickler.pushIValue(value);
+    pickler.stop();
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* p, size_t n) -> size_t {
+      sink(static_cast<const char*>(p), n);
+      return n;
+    });
+    const auto& tensors = pickler.tensorData();
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const auto storage = torch::jit::getWriteableTensorData(tensors[i], /*to_cpu=*/true);
+      writer.writeRecord("data/" + std::to_string(i), storage.data(), storage.sizeInBytes());
+    }
+    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+    writer.writeEndOfFile();
+  });
 }
+
+inline void write_tensor_file(const std::string& path, const torch::Tensor& t) { write_pickled(path, t); }
 
 /// Conditions from a file: float `[N, C]` as they are, or int64 labels `[N]`.
 inline torch::Tensor read_conditions(const std::string& path) {
@@ -114,7 +137,7 @@ inline void write_samples(const std::string& path, const sample_result& r, const
   dict.insert("x", r.x.cpu());
   dict.insert("energy", r.energy.cpu());
   dict.insert("ok", r.ok.cpu());
-  write_bytes(path, torch::pickle_save(dict));
+  write_pickled(path, dict);
 }
 
 }  // namespace tr0n
