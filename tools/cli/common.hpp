@@ -344,11 +344,7 @@ struct run_setup {
     tr0n::distributed::group_options options;
     options.timeout = std::chrono::milliseconds(static_cast<int64_t>(f.dist_timeout * 1000));
     tr0n::distributed::process_group group(env, options);
-    if (share_seed && !group.alone() && !f.seed) {  // every rank needs the run's seed: rank 0's
-      auto seed = torch::full({1}, static_cast<int64_t>(tr0n::draw_seed() >> 1), torch::kLong);
-      group.broadcast(seed, 0);
-      f.seed = static_cast<uint64_t>(seed.item<int64_t>());
-    }
+    if (share_seed && !group.alone() && !f.seed) f.seed = group.broadcast(tr0n::draw_seed());  // rank 0's, everywhere
     return group;
   }
 #endif

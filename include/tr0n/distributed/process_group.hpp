@@ -135,6 +135,13 @@ class process_group {
     wait(pg_->broadcast(ts, o), "broadcast");
   }
 
+  /// Rank `root`'s `value` (a seed, say), everywhere; all 64 bits travel.
+  uint64_t broadcast(uint64_t value, int64_t root = 0) {
+    auto t = torch::full({1}, static_cast<int64_t>(value), torch::kLong);
+    broadcast(t, root);
+    return static_cast<uint64_t>(t.item<int64_t>());
+  }
+
   /// On rank `root`, every rank's `t` in rank order (their first dimensions
   /// may differ; the rest of the shape and the dtype must match); elsewhere
   /// an empty list.

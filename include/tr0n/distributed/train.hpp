@@ -61,11 +61,7 @@ class group_reducer {
   }
 
   /// Rank 0's seed, everywhere.
-  uint64_t agree_seed(uint64_t seed) {
-    auto t = torch::full({1}, static_cast<int64_t>(seed), torch::kLong);
-    group_.broadcast(t, 0);
-    return static_cast<uint64_t>(t.item<int64_t>());
-  }
+  uint64_t agree_seed(uint64_t seed) { return group_.broadcast(seed, 0); }
 
   /// Each rank's own stream: the run's seed and the rank.
   uint64_t stream_seed(uint64_t seed) const { return block_seed(seed, static_cast<uint64_t>(group_.rank())); }

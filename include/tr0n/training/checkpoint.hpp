@@ -191,12 +191,11 @@ void write_checkpoint(const std::string& path, const option_record& options, con
 /// the order Adam holds them; `world_size` is the run's number of processes,
 /// which must be the checkpoint's. Every failure names `name` and the field.
 template <class Q>
-checkpoint_state read_checkpoint(std::istream& in, const std::string& name, const option_record& options,
+checkpoint_state read_checkpoint(std::string bytes, const std::string& name, const option_record& options,
                                  std::optional<uint64_t> seed, Q& q, const std::vector<torch::Tensor>& params,
                                  int64_t steps, int64_t dataset_size, int64_t world_size = 1) {
   const std::string where = "checkpoint " + name;
   torch::serialize::InputArchive archive;
-  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (bytes.empty()) fail(where, ": empty file, expected a tr0n training checkpoint");
   check_archive(bytes, where);
   try {
@@ -316,6 +315,15 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
   s.initial_log_std = read("initial_log_std", false);
   s.late_log_std = read("late_log_std", false);
   return s;
+}
+
+/// The same, from a stream (read to its end).
+template <class Q>
+checkpoint_state read_checkpoint(std::istream& in, const std::string& name, const option_record& options,
+                                 std::optional<uint64_t> seed, Q& q, const std::vector<torch::Tensor>& params,
+                                 int64_t steps, int64_t dataset_size, int64_t world_size = 1) {
+  return read_checkpoint(std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()}, name,
+                         options, seed, q, params, steps, dataset_size, world_size);
 }
 
 /// Puts a process's random streams back as the checkpoint left them.

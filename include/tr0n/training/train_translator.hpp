@@ -332,10 +332,9 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
   std::optional<detail::checkpoint_state> resumed;
   if (plan.resume) {
     const auto& path = resume_name;
-    std::istringstream in(reducer.read_checkpoint(path));
     // The seed is rank 0's to check: the others' are not used.
-    resumed = detail::read_checkpoint(in, path, options.record(), reducer.writes() ? options.seed() : std::nullopt, q,
-                                      adam_order, options.steps(),
+    resumed = detail::read_checkpoint(reducer.read_checkpoint(path), path, options.record(),
+                                      reducer.writes() ? options.seed() : std::nullopt, q, adam_order, options.steps(),
                                       options.dataset_size(), reducer.world_size());
   } else {
     reducer.start(params);
