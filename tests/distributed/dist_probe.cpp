@@ -80,8 +80,9 @@ int main(int argc, char** argv) {
     // Bitwise equality holds only where both runs multiply matrices of the same shapes with the same
     // thread counts. A sharded run gives each rank other rows than one process's chunks (75 against
     // 150 here), and BLAS kernels are not bit-reproducible across shapes: on a 2-core AMD EPYC the
-    // files differed by about 1e-6. 1e-4 (absolute, plus relative) is 100x that and still far below
-    // what a wrong seed, a block sampled twice or rows out of order give (differences of order 1).
+    // files differed by up to 1e-5 (x, after 10 steps). 1e-3 (absolute, plus relative) leaves 100x
+    // room for other CPUs and is still far below what a wrong seed, a block sampled twice or rows
+    // out of order give (differences of order 1 in z and x).
     const auto load = [](const char* path) { return torch::pickle_load(tr0n::read_bytes(path)).toGenericDict(); };
     const auto a = load(argv[2]), b = load(argv[3]);
     if (a.size() != b.size()) {
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
       const auto x = entry.value().toTensor(), y = b.at(key).toTensor();
       const bool exact = key == "ok" || key == "conditions";
       const bool same = x.sizes() == y.sizes() && x.scalar_type() == y.scalar_type() &&
-                        (exact ? torch::equal(x, y) : torch::allclose(x, y, /*rtol=*/1e-4, /*atol=*/1e-4, /*equal_nan=*/true));
+                        (exact ? torch::equal(x, y) : torch::allclose(x, y, /*rtol=*/1e-3, /*atol=*/1e-3, /*equal_nan=*/true));
       if (!same) {
         std::fprintf(stderr, "compare-samples: '%s' differs (max |difference| %g)\n", key.c_str(),
                      x.sizes() == y.sizes() ? (x.to(torch::kDouble) - y.to(torch::kDouble)).abs().max().item<double>() : -1.0);
