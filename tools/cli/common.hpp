@@ -205,10 +205,28 @@ struct dynamics_flags {
   double step() const { return step_size > 0 ? step_size : energy == "neg_cosine" ? 1.0 : 0.03; }
 };
 
+/// `--energy` when the flag is left out: what the conditions' space implies
+/// (softmax: class probabilities, so cross_entropy; l2: unit embeddings, so
+/// neg_cosine). `space`: the translator's condition stage, if any.
+inline void resolve_energy(dynamics_flags& d, std::optional<tr0n::condition_transform> space) {
+  if (!d.energy.empty()) return;
+  if (!space)
+    tr0n::detail::fail("--energy: needed without a translator (cross_entropy | neg_cosine | squared)");
+  if (*space == tr0n::condition_transform::softmax) {
+    d.energy = "cross_entropy";
+  } else if (*space == tr0n::condition_transform::l2) {
+    d.energy = "neg_cosine";
+  } else {
+    tr0n::detail::fail("--energy: needed: the translator's conditions are raw features (condition stage none), "
+                       "which imply no energy (cross_entropy | neg_cosine | squared)");
+  }
+}
+
 /// The energy and the dynamics.
 inline void add_dynamics(CLI::App* cmd, dynamics_flags& d) {
-  cmd->add_option("--energy", d.energy, "cross_entropy | neg_cosine | squared")
-      ->required()
+  cmd->add_option("--energy", d.energy,
+                  "cross_entropy | neg_cosine | squared (default: from the translator's condition stage, "
+                  "softmax: cross_entropy, l2: neg_cosine)")
       ->check(CLI::IsMember({"cross_entropy", "neg_cosine", "squared"}));
   cmd->add_option("--augment", d.augment, "neg_cosine over N augmented copies (0: none)")
       ->check(CLI::NonNegativeNumber)
@@ -234,7 +252,34 @@ struct common_flags {
   std::optional<uint64_t> seed;
   std::string dist_backend = "gloo";
   double dist_timeout = 300;
+  std::vector<int64_t> image_shape;  ///< C, H, W for a generator with flat output
 };
+
+/// G's output `x` [B, ...] as images [B, C, H, W]: reshaped by `--image-shape`
+/// when given, else as it is when it already is one (C = 1 or 3). Anything
+/// else fails with one line naming the shapes and the flag.
+inline torch::Tensor as_images(const torch::Tensor& x, const std::vector<int64_t>& shape) {
+  const auto batch = x.size(0), per_sample = x.numel() / std::max<int64_t>(1, x.size(0));
+  if (!shape.empty()) {
+    if (shape[0] * shape[1] * shape[2] != per_sample)
+      tr0n::detail::fail("--image-shape ", shape[0], ",", shape[1], ",", shape[2], ": ", shape[0] * shape[1] * shape[2],
+                         " values an image, but the generator's output ", tr0n::detail::shape_of(x), " has ",
+                         per_sample, " a sample");
+    return x.reshape({batch, shape[0], shape[1], shape[2]});
+  }
+  if (x.dim() != 4 || (x.size(1) != 1 && x.size(1) != 3))
+    tr0n::detail::fail("the generator's output ", tr0n::detail::shape_of(x),
+                       " is not an image [B, C, H, W] with C = 1 or 3: give --image-shape C,H,W (C*H*W = ",
+                       per_sample, ")");
+  return x;
+}
+
+/// `--image-shape`'s check: three positive sizes, C = 1 or 3.
+inline void check_image_shape(const std::vector<int64_t>& shape) {
+  if (shape.empty()) return;
+  if (shape.size() != 3 || shape[1] < 1 || shape[2] < 1 || (shape[0] != 1 && shape[0] != 3))
+    tr0n::detail::fail("--image-shape: expected C,H,W with C = 1 or 3 and positive H and W");
+}
 
 inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
   cmd->add_option("--generator", f.generator, "TorchScript generator: z [B, d] -> x")->required();
@@ -249,6 +294,11 @@ inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--seed", f.seed, "Seed for reproducible runs");
+  cmd->add_option("--image-shape", f.image_shape,
+                  "C,H,W: how a flat generator output [B, C*H*W] is an image (checked at start; sample writes x "
+                  "as [N, C, H, W], serve draws it)")
+      ->delimiter(',')
+      ->expected(3);
   cmd->add_option("--dist-backend", f.dist_backend,
                   "Started by torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set): how the processes talk "
                   "(gloo: CPU; nccl: CUDA)")
@@ -293,6 +343,54 @@ struct text_tower {
     return {std::move(encoder), std::move(tokens)};
   }
 };
+
+/// The tool's one vocabulary of starts: `--init` of `tr0n sample` and the
+/// "init" of `tr0n serve`'s API.
+inline constexpr const char* init_words = "prior, translator_sample, translator_mode, translator_mixture or best_of:N";
+
+/// N of `best_of:N`.
+inline int64_t best_of_count(const std::string& init) {
+  int64_t n = 0;
+  try {
+    size_t used = 0;
+    n = std::stoll(init.substr(8), &used);
+    if (used != init.size() - 8) n = 0;
+  } catch (const std::exception&) {
+  }
+  if (n < 1 || n > 4096) tr0n::detail::fail("best_of:N: expected N in [1, 4096], got '", init.substr(8), "'");
+  return n;
+}
+
+/// Checks a start's name (`what` names its source in errors) and that it has
+/// the translator it needs.
+inline void check_init(const std::string& init, bool has_translator, const char* what) {
+  const bool best_of = init.rfind("best_of:", 0) == 0;
+  if (init != "prior" && init != "translator_sample" && init != "translator_mode" && init != "translator_mixture" &&
+      !best_of)
+    tr0n::detail::fail(what, ": expected ", init_words, ", got '", init, "'");
+  if (best_of) best_of_count(init);
+  if (init != "prior" && !has_translator)
+    tr0n::detail::fail(what, " ", init, ": needs a translator (only prior samples without one)");
+}
+
+/// `run(sampler)` with the sampler whose start `init` names (see `check_init`).
+template <class G, class F, class E, class Schedule, class Noise, class Run>
+tr0n::sample_result with_sampler(const std::string& init, G& g, F& f, const E& energy,
+                                 std::optional<tr0n::mixture_translator>& q, const tr0n::sampler_options& opts,
+                                 const Schedule& schedule, const Noise& noise, Run&& run) {
+  auto from = [&](auto start) {
+    tr0n::sampler s(g, f, energy, *q, opts, start, schedule, noise);
+    return run(s);
+  };
+  if (init == "prior") {  // the prior start needs no translator, with or without one loaded
+    tr0n::sampler s(g, f, energy, opts, tr0n::init::prior{}, schedule, noise);
+    return run(s);
+  }
+  if (init == "translator_sample") return from(tr0n::init::translator_sample{});
+  if (init == "translator_mode") return from(tr0n::init::translator_mode{});
+  if (init == "translator_mixture") return from(tr0n::init::translator_mixture{});
+  return from(tr0n::init::best_of<>{.candidates = best_of_count(init)});
+}
 
 /// Applies the thread policy; `announce` prints the configuration in use once
 /// the inputs are read (so a bad input costs one line of output, not two).

@@ -131,24 +131,11 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
   return tr0n::features_to_conditions(transform, features).to(torch::kFloat32);
 }
 
-inline int64_t best_of_count(const std::string& init) {
-  int64_t n = 0;
-  try {
-    n = std::stoll(init.substr(8));
-  } catch (const std::exception&) {
-  }
-  if (n < 1) tr0n::detail::fail("--init best_of:N: expected N >= 1, got '", init.substr(8), "'");
-  return n;
-}
-
 }  // namespace detail
 
 inline int run_sample(common_flags common, sample_flags f) {
   const bool has_translator = !f.translator.empty();
   if (f.init.empty()) f.init = has_translator ? "translator_sample" : "prior";
-  char details[256];
-  std::snprintf(details, sizeof details, "init %s, %lld steps of size %g, noise %g, momentum %g", f.init.c_str(),
-                static_cast<long long>(f.steps), f.dyn.step(), f.dyn.noise_std, f.dyn.momentum);
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
 #ifdef TR0N_WITH_DISTRIBUTED
@@ -157,8 +144,8 @@ inline int run_sample(common_flags common, sample_flags f) {
 #else
   const bool root = true;
 #endif
-  if (f.init != "prior" && !has_translator)
-    tr0n::detail::fail("--init ", f.init, ": needs --translator (only --init prior samples without one)");
+  check_init(f.init, has_translator, "--init");
+  check_image_shape(common.image_shape);
 
   auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, device);
   std::optional<tr0n::condition_transform> space;
@@ -173,7 +160,13 @@ inline int run_sample(common_flags common, sample_flags f) {
   const auto options = tr0n::torchscript_options().device(device);
   tr0n::torchscript_generator generator(common.generator, prior, options);
   tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
+  if (!common.image_shape.empty()) as_images(generator.example_output(), common.image_shape);
   const auto conditions = detail::read_flag_conditions(f, space, generator, encoder, device);
+  resolve_energy(f.dyn, q ? std::optional((*q)->transform()) : std::nullopt);
+  char details[256];
+  std::snprintf(details, sizeof details, "init %s, energy %s, %lld steps of size %g, noise %g, momentum %g",
+                f.init.c_str(), f.dyn.energy.c_str(), static_cast<long long>(f.steps), f.dyn.step(), f.dyn.noise_std,
+                f.dyn.momentum);
   setup.announce("sample", common, details);
 
   const auto energy = cli_energy::parse(f.dyn.energy, f.dyn.augment);
@@ -198,27 +191,10 @@ inline int run_sample(common_flags common, sample_flags f) {
 #endif
     return s.sample(conditions, f.per_condition, bar());
   };
-  auto run = [&](auto init) {
-    tr0n::sampler s(generator, encoder, energy, *q, opts, init, schedule, noise);
-    return sample_with(s);
-  };
-  tr0n::sample_result r;
-  if (f.init == "prior") {
-    tr0n::sampler s(generator, encoder, energy, opts, tr0n::init::prior{}, schedule, noise);
-    r = sample_with(s);
-  } else if (f.init == "translator_sample") {
-    r = run(tr0n::init::translator_sample{});
-  } else if (f.init == "translator_mode") {
-    r = run(tr0n::init::translator_mode{});
-  } else if (f.init == "translator_mixture") {
-    r = run(tr0n::init::translator_mixture{});
-  } else if (f.init.rfind("best_of:", 0) == 0) {
-    r = run(tr0n::init::best_of<>{.candidates = detail::best_of_count(f.init)});
-  } else {
-    tr0n::detail::fail("--init: expected prior, translator_sample, translator_mode, translator_mixture or best_of:N, "
-                       "got '", f.init, "'");
-  }
+  auto r = with_sampler(f.init, generator, encoder, energy, q, opts, schedule, noise,
+                        [&](auto& s) { return sample_with(s); });
   if (!root) return 0;  // only rank 0 writes
+  if (!common.image_shape.empty()) r.x = as_images(r.x, common.image_shape);
   tr0n::write_samples(f.out, r, conditions);
   std::fprintf(stderr, "wrote %s: %lld samples, %lld ok, mean energy %.4f\n", f.out.c_str(),
                static_cast<long long>(r.z.size(0)), static_cast<long long>(r.ok.sum().item<int64_t>()),

@@ -6,6 +6,7 @@
 // for one sampler with 2 threads), so a full queue answers 503 at once and
 // health checks never wait behind sampling.
 #include "common.hpp"
+#include "http_guard.hpp"
 #include "serve_page.hpp"
 
 #include <httplib.h>
@@ -13,6 +14,7 @@
 #include <stb_image_write.h>
 
 #include <atomic>
+#include <cfloat>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -31,9 +33,10 @@ namespace tr0n_cli {
 struct serve_flags {
   std::string translator, text_encoder, vocabulary, host = "127.0.0.1";
   int port = 8080;
-  int64_t max_n = 64, max_steps = 200, queue = 8, workers = 0;
+  std::vector<std::string> allow_hosts;
+  int64_t max_n = 64, max_steps = 200, queue = 8, workers = 0, max_connections = 128;
   size_t max_body = 64 * 1024;
-  double timeout = 30;
+  double timeout = 30, deadline = 10;
   dynamics_flags dyn;
   bool invert = false;
 };
@@ -65,6 +68,17 @@ inline CLI::App* add_serve(CLI::App& app, common_flags& common, serve_flags& f) 
   cmd->add_option("--max-body", f.max_body, "Largest request body in bytes (larger: 413)")
       ->check(CLI::Range(size_t{64}, size_t{1} << 30))
       ->capture_default_str();
+  cmd->add_option("--max-connections", f.max_connections,
+                  "Connections open at once, each with its thread; more are answered 503 at once")
+      ->check(CLI::Range(4, 4096))
+      ->capture_default_str();
+  cmd->add_option("--request-deadline", f.deadline,
+                  "Seconds a client has to send a whole request (line, headers and body); slower ones are dropped")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  cmd->add_option("--allow-host", f.allow_hosts,
+                  "Another name the server is reached by, as browsers send it in Host (repeatable); requests for "
+                  "other names are refused (403), against DNS rebinding");
   add_dynamics(cmd, f.dyn);
   cmd->add_flag("--invert", f.invert, "Show images as 1 - x (ink on white, like tr0n's grids)");
   return cmd;
@@ -116,10 +130,11 @@ inline std::string png_data_url(const torch::Tensor& image, bool invert) {
 /// A validated request: one condition, n samples.
 struct request {
   std::optional<std::string> prompt;
-  torch::Tensor tokens;  ///< the prompt's token ids [1, L], checked at parse
-  std::vector<float> condition;
+  torch::Tensor tokens;     ///< the prompt's token ids [1, L], checked at parse
+  torch::Tensor condition;  ///< [1, C], checked against the energy at parse
   int64_t n = 8, steps = 10;
-  std::string init;
+  std::string init;   ///< as the client named it (echoed)
+  std::string start;  ///< the tool's --init word it stands for
   uint64_t seed = 0;
 };
 
@@ -178,24 +193,322 @@ struct abandon_check {
 inline std::atomic<bool> stop_requested{false};
 extern "C" inline void on_stop_signal(int) { stop_requested.store(true); }
 
+/// The JSON text of `j`; bytes that are not UTF-8 (quoted from a client) are replaced, never thrown on.
+inline std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+/// What a request may ask, fixed when the server starts.
+struct request_rules {
+  int64_t max_n, max_steps, condition_dim;
+  bool has_translator;
+  std::string default_init;
+  const std::optional<text_tower>* text;
+  const cli_energy* energy;
+};
+
+/// "init": the tool's --init words, and the page's short ones (tr0n: the
+/// translator's sample and the steps; translator: the same with no steps).
+inline void parse_init(const json& doc, const request_rules& rules, request& r) {
+  if (doc.contains("init") && !doc["init"].is_string())
+    throw http_error(400, std::string("init: expected a string: ") + init_words + " (or tr0n, translator)");
+  r.init = doc.contains("init") ? doc["init"].get<std::string>() : rules.default_init;
+  r.start = r.init == "tr0n" || r.init == "translator" ? "translator_sample" : r.init;
+  if (r.init == "translator") r.steps = 0;
+  try {
+    check_init(r.start, rules.has_translator, "init");
+  } catch (const std::invalid_argument& e) {
+    throw http_error(400, tr0n::detail::brief(e) + (r.start == r.init ? "" : " (\"" + r.init + "\")"));
+  }
+}
+
+/// "prompt" or "conditions" into the request's condition, checked as the energy checks it.
+inline void parse_condition(const json& doc, const request_rules& rules, request& r) {
+  const bool has_prompt = doc.contains("prompt"), has_conditions = doc.contains("conditions");
+  if (has_prompt == has_conditions) throw http_error(400, "give exactly one of \"prompt\" and \"conditions\"");
+  if (has_prompt) {
+    if (!doc["prompt"].is_string()) throw http_error(400, "prompt: expected a string");
+    if (!*rules.text) throw http_error(400, "prompt: this server has no text encoder; send \"conditions\"");
+    r.prompt = doc["prompt"].get<std::string>();
+    try {
+      r.tokens = (*rules.text)->tokens.encode({*r.prompt});
+    } catch (const tr0n::unknown_word_error& e) {
+      throw http_error(400, "prompt: unknown word '" + e.word() + "' (not in the vocabulary)");
+    } catch (const std::exception& e) {
+      throw http_error(400, std::string("prompt: ") + tr0n::detail::brief(e));
+    }
+    return;
+  }
+  const auto& c = doc["conditions"];
+  if (!c.is_array() || static_cast<int64_t>(c.size()) != rules.condition_dim)
+    throw http_error(400, "conditions: expected an array of " + std::to_string(rules.condition_dim) + " numbers");
+  std::vector<float> values;
+  for (const auto& v : c) {
+    // Finite as a float, not only as a double: 1e300 would become inf.
+    if (!v.is_number() || !(std::abs(v.get<double>()) <= FLT_MAX))
+      throw http_error(400, "conditions: expected finite numbers within a float's range (|x| <= 3.4e38)");
+    values.push_back(v.get<float>());
+  }
+  r.condition = torch::tensor(values).view({1, rules.condition_dim});
+  try {
+    rules.energy->check_conditions(r.condition, "conditions");
+  } catch (const std::invalid_argument& e) {
+    throw http_error(400, tr0n::detail::brief(e));
+  }
+}
+
+/// Parses and checks a request body; every problem is a 400 that names the field.
+inline request parse_request(const std::string& body, const request_rules& rules) {
+  if (!http::valid_utf8(body)) throw http_error(400, "the body is not UTF-8 text");
+  json doc;
+  try {
+    doc = json::parse(body);
+  } catch (const json::exception& e) {
+    throw http_error(400, std::string("bad JSON: ") + e.what());
+  }
+  if (!doc.is_object()) throw http_error(400, "expected a JSON object");
+  request r;
+  auto integer = [&](const char* key, int64_t lo, int64_t hi, int64_t& out) {
+    if (!doc.contains(key)) return;
+    const auto& v = doc[key];
+    if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      throw http_error(400, std::string(key) + ": expected an integer in [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "]");
+    out = v.get<int64_t>();
+  };
+  integer("n", 1, rules.max_n, r.n);
+  integer("steps", 0, rules.max_steps, r.steps);
+  if (doc.contains("seed")) {
+    if (!doc["seed"].is_number_unsigned()) throw http_error(400, "seed: expected a non-negative integer");
+    r.seed = doc["seed"].get<uint64_t>();
+  }
+  parse_init(doc, rules, r);
+  parse_condition(doc, rules, r);
+  return r;
+}
+
+/// Numbers for JSON: non-finite ones (JSON has no NaN) become null.
+inline json finite_list(const torch::Tensor& t) {
+  auto v = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  json out = json::array();
+  for (int64_t i = 0; i < v.numel(); ++i) {
+    const double x = v.data_ptr<double>()[i];
+    out.push_back(std::isfinite(x) ? json(x) : json(nullptr));
+  }
+  return out;
+}
+
+/// A sampling run's answer: images, energies, flags and the mean energy per step.
+inline json answer(const request& r, const tr0n::sample_result& res, const std::vector<int64_t>& image_shape,
+                   bool invert, double seconds) {
+  json images = json::array();
+  const auto x = as_images(res.x, image_shape);
+  for (int64_t i = 0; i < x.size(0); ++i) images.push_back(png_data_url(x[i], invert));
+  const auto ok = res.ok.to(torch::kCPU);
+  // Mean energy per step over the chains that stayed finite; NaN (null) where none did.
+  const auto good = torch::isfinite(res.trace) & res.ok.unsqueeze(0);
+  const auto trace = torch::where(good, res.trace, torch::zeros_like(res.trace)).sum(1) / good.sum(1);
+  json out{{"images", images},
+           {"energy", finite_list(res.energy)},
+           {"ok", std::vector<bool>(ok.data_ptr<bool>(), ok.data_ptr<bool>() + ok.numel())},
+           {"trace", finite_list(trace)},
+           {"init", r.init},
+           {"steps", r.steps},
+           {"n", r.n},
+           {"seed", r.seed},
+           {"seconds", seconds}};
+  if (r.prompt) out["prompt"] = *r.prompt;
+  return out;
+}
+
+}  // namespace serve_detail
+
+namespace serve_detail {
+
+/// One request on a sampling thread: the condition, the sampler for its start, the answer.
+template <class Generator, class Encoder>
+json run_request(const request& r, Generator& generator, Encoder& encoder, const cli_energy& energy,
+                 std::optional<tr0n::mixture_translator>& q, std::optional<text_tower>& text,
+                 const serve_flags& f, const std::vector<int64_t>& image_shape, const std::atomic<bool>& abandoned) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto device = generator.example_output().device();
+  torch::Tensor c;
+  if (r.prompt) {
+    const auto space = q ? (*q)->transform() : tr0n::condition_transform::none;
+    c = tr0n::features_to_conditions(space, text->encoder.encode(r.tokens)).to(torch::kFloat32);
+  } else {
+    c = r.condition.to(device);
+  }
+  const auto opts = tr0n::sampler_options()
+                        .steps(r.steps)
+                        .momentum(f.dyn.momentum)
+                        .grad_clip(f.dyn.grad_clip)
+                        .seed(r.seed)
+                        .record_trace(true);
+  const abandon_check check{abandoned};
+  const auto res = with_sampler(r.start, generator, encoder, energy, q, opts, tr0n::constant_step{f.dyn.step()},
+                                tr0n::fixed_noise{f.dyn.noise_std}, [&](auto& s) { return s.sample(c, r.n, check); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return answer(r, res, image_shape, f.invert, seconds);
+}
+
+/// The sampling threads: each takes jobs from the bounded queue and answers them.
+class sampling_pool {
+ public:
+  template <class Sample>
+  sampling_pool(size_t capacity, int64_t workers, Sample sample) : queue_(capacity) {
+    for (int64_t i = 0; i < workers; ++i)
+      threads_.emplace_back([this, sample] {
+        while (auto j = queue_.pop()) answer_job(*j, sample);
+      });
+  }
+  ~sampling_pool() { stop(); }
+  void stop() {
+    queue_.close();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  job_queue& queue() { return queue_; }
+
+ private:
+  template <class Sample>
+  static void answer_job(job& j, const Sample& sample) {
+    if (j.abandoned.load()) return j.answer.set_value({504, json{{"error", "timed out in the queue"}}});
+    try {
+      j.answer.set_value({200, sample(j.req, j.abandoned)});
+    } catch (const std::exception& e) {  // a server fault: logged here, never sent
+      std::fprintf(stderr, "tr0n serve: a request failed: %s\n", tr0n::detail::brief(e).c_str());
+      j.answer.set_value({500, json{{"error", "sampling failed: a server fault (see the server's log)"}}});
+    }
+  }
+  job_queue queue_;
+  std::vector<std::thread> threads_;
+};
+
+inline void send(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump(body), "application/json");
+}
+
+/// Before routing, refuse what the policy refuses (`policy` is set once the port is known); after,
+/// answer errors and exceptions with JSON that carries no exception text.
+inline void add_guards(httplib::Server& server, const std::optional<http::request_policy>& policy) {
+  server.set_default_headers(http::security_headers());
+  server.set_pre_routing_handler([&policy](const httplib::Request& req, httplib::Response& res) {
+    if (const auto refused = policy->check(req)) {
+      send(res, refused->status, json{{"error", refused->message}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const char* what = res.status == 413 ? "request body too large"
+                       : res.status == 404 ? "not found"
+                       : res.status == 405 ? "method not allowed"
+                                           : "bad request";
+    send(res, res.status, json{{"error", what}});
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tr0n serve: a handler failed: %s\n", tr0n::detail::brief(e).c_str());
+    } catch (...) {
+      std::fprintf(stderr, "tr0n serve: a handler failed\n");
+    }
+    send(res, 500, json{{"error", "a server fault (see the server's log)"}});
+  });
+}
+
+/// The page and its assets, /healthz, /api/info and /api/sample.
+inline void add_routes(httplib::Server& server, job_queue& queue, const request_rules& rules, const json& info,
+                       double timeout) {
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(serve_page, "text/html; charset=utf-8");
+  });
+  server.Get("/app.css", [](const httplib::Request&, httplib::Response& res) { res.set_content(serve_style, "text/css"); });
+  server.Get("/app.js", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(serve_script, "text/javascript");
+  });
+  server.Get("/healthz", [&queue, max = info["queue"]](const httplib::Request&, httplib::Response& res) {
+    send(res, 200, json{{"status", "ok"}, {"queued", queue.size()}, {"queue", max}});
+  });
+  server.Get("/api/info", [info](const httplib::Request&, httplib::Response& res) { send(res, 200, info); });
+  server.Post("/api/sample", [&queue, &rules, timeout](const httplib::Request& req, httplib::Response& res) {
+    try {
+      auto j = std::make_shared<job>();
+      j->req = parse_request(req.body, rules);
+      auto answer = j->answer.get_future();
+      if (stop_requested.load() || !queue.try_push(j)) {
+        res.set_header("Retry-After", "1");
+        return send(res, 503, json{{"error", "busy: the queue is full, try again shortly"}});
+      }
+      if (answer.wait_for(std::chrono::duration<double>(timeout)) != std::future_status::ready) {
+        j->abandoned.store(true);
+        return send(res, 504, json{{"error", "timed out after " + std::to_string(timeout) + " s"}});
+      }
+      auto [status, body] = answer.get();
+      send(res, status, body);
+    } catch (const http_error& e) {
+      send(res, e.status, json{{"error", e.what()}});
+    }
+  });
+}
+
+/// Binds `host:port` (0: any free port) and returns the port, or fails with one line.
+inline int bind_server(httplib::Server& server, const std::string& host, int port) {
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a
+  // second server share a port already in use instead of failing.
+  socket_t listening = INVALID_SOCKET;
+  server.set_socket_options([&listening](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening = sock;
+  });
+  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) tr0n::detail::fail("serve: cannot listen on ", host, ":", port, " (in use, or not an address here)");
+  // httplib listens with a backlog of 5: a burst of clients overflows it and
+  // some connections stall or fail. listen() again raises it.
+  if (listening != INVALID_SOCKET) ::listen(listening, SOMAXCONN);
+  return bound;
+}
+
+/// Renders G's example output as the server will, so that a shape it cannot
+/// draw stops it at start-up (one line naming the shape and --image-shape).
+inline void check_drawable(const torch::Tensor& example, const std::vector<int64_t>& image_shape) {
+  check_image_shape(image_shape);
+  png_data_url(as_images(example.narrow(0, 0, 1), image_shape)[0], false);
+}
+
+/// Serves until SIGINT or SIGTERM; returns once the requests in flight are answered.
+inline void serve_until_stopped(httplib::Server& server) {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  std::thread watcher([&] {
+    while (!stop_requested.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    server.stop();
+  });
+  server.listen_after_bind();
+  stop_requested.store(true);
+  watcher.join();
+}
+
 }  // namespace serve_detail
 
 inline int run_serve(const common_flags& common, serve_flags f) {
-  using serve_detail::http_error;
   using serve_detail::json;
   auto setup = run_setup::start(common);
   // Requests are small: whole samplers in parallel beat threads inside one.
   const int total = common.threads > 0 ? common.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (f.workers == 0) f.workers = std::min(total, 16);
   setup.threads = tr0n::configure_threads(std::max<int>(1, total / static_cast<int>(f.workers)));
-  const auto device = setup.device;
-  auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, device);
-  std::optional<tr0n::condition_transform> space;
-  if (q) space = (*q)->transform();
+  auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, setup.device);
+  resolve_energy(f.dyn, q ? std::optional((*q)->transform()) : std::nullopt);
   auto prior = cli_prior::parse(common.prior, latent_dim);
-  const auto options = tr0n::torchscript_options().device(device);
+  const auto options = tr0n::torchscript_options().device(setup.device);
   tr0n::torchscript_generator generator(common.generator, prior, options);
   tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
+  serve_detail::check_drawable(generator.example_output(), common.image_shape);
   const int64_t condition_dim = q ? (*q)->condition_dim() : encoder.condition_dim();
   std::optional<text_tower> text;
   if (!f.text_encoder.empty()) {
@@ -205,231 +518,41 @@ inline int run_serve(const common_flags& common, serve_flags f) {
                          ", but conditions have width ", condition_dim);
   }
   const auto energy = cli_energy::parse(f.dyn.energy, f.dyn.augment);
-  const std::string default_init = q ? "tr0n" : "prior";
-
-  // Parses and checks a request body; every problem is a 400 that says what.
-  auto parse = [&](const std::string& body) {
-    json doc;
-    try {
-      doc = json::parse(body);
-    } catch (const std::exception& e) {
-      throw http_error(400, std::string("bad JSON: ") + e.what());
-    }
-    if (!doc.is_object()) throw http_error(400, "expected a JSON object");
-    serve_detail::request r;
-    r.init = default_init;
-    auto integer = [&](const char* key, int64_t lo, int64_t hi, int64_t& out) {
-      if (!doc.contains(key)) return;
-      const auto& v = doc[key];
-      if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-        throw http_error(400, std::string(key) + ": expected an integer in [" + std::to_string(lo) + ", " +
-                                  std::to_string(hi) + "]");
-      out = v.get<int64_t>();
-    };
-    integer("n", 1, f.max_n, r.n);
-    integer("steps", 0, f.max_steps, r.steps);
-    if (doc.contains("seed")) {
-      if (!doc["seed"].is_number_unsigned()) throw http_error(400, "seed: expected a non-negative integer");
-      r.seed = doc["seed"].get<uint64_t>();
-    }
-    if (doc.contains("init")) {
-      if (!doc["init"].is_string()) throw http_error(400, "init: expected \"tr0n\", \"translator\" or \"prior\"");
-      r.init = doc["init"].get<std::string>();
-      if (r.init != "tr0n" && r.init != "translator" && r.init != "prior")
-        throw http_error(400, "init: expected \"tr0n\", \"translator\" or \"prior\", got \"" + r.init + "\"");
-      if (r.init != "prior" && !q) throw http_error(400, "init: this server has no translator; use \"prior\"");
-    }
-    const bool has_prompt = doc.contains("prompt"), has_conditions = doc.contains("conditions");
-    if (has_prompt == has_conditions) throw http_error(400, "give exactly one of \"prompt\" and \"conditions\"");
-    if (has_prompt) {
-      if (!doc["prompt"].is_string()) throw http_error(400, "prompt: expected a string");
-      if (!text) throw http_error(400, "prompt: this server has no text encoder; send \"conditions\"");
-      const auto p = doc["prompt"].get<std::string>();
-      try {
-        r.tokens = text->tokens.encode({p});
-      } catch (const tr0n::unknown_word_error& e) {
-        throw http_error(400, "unknown word '" + e.word() + "' (not in the vocabulary)");
-      } catch (const std::exception& e) {
-        throw http_error(400, std::string("prompt: ") + tr0n::detail::brief(e));
-      }
-      r.prompt = p;
-    } else {
-      const auto& c = doc["conditions"];
-      if (!c.is_array() || static_cast<int64_t>(c.size()) != condition_dim)
-        throw http_error(400, "conditions: expected an array of " + std::to_string(condition_dim) + " numbers");
-      for (const auto& v : c) {
-        if (!v.is_number() || !std::isfinite(v.get<double>()))
-          throw http_error(400, "conditions: expected finite numbers");
-        r.condition.push_back(v.get<float>());
-      }
-    }
-    return r;
-  };
-
-  // Runs one request on the sampling thread.
-  const tr0n::constant_step schedule{f.dyn.step()};
-  const tr0n::fixed_noise noise{f.dyn.noise_std};
-  auto sample = [&](const serve_detail::request& r, const std::atomic<bool>& abandoned) -> json {
-    const serve_detail::abandon_check check{abandoned};
-    const auto start = std::chrono::steady_clock::now();
-    torch::Tensor c;
-    if (r.prompt) {
-      c = tr0n::features_to_conditions(space.value_or(tr0n::condition_transform::none), text->encoder.encode(r.tokens))
-              .to(torch::kFloat32);
-    } else {
-      c = torch::tensor(r.condition).view({1, condition_dim}).to(device);
-    }
-    const int64_t steps = r.init == "translator" ? 0 : r.steps;
-    auto opts = tr0n::sampler_options()
-                    .steps(steps)
-                    .momentum(f.dyn.momentum)
-                    .grad_clip(f.dyn.grad_clip)
-                    .seed(r.seed)
-                    .record_trace(true);
-    tr0n::sample_result res;
-    if (r.init == "prior") {  // the prior start needs no translator, with or without one loaded
-      tr0n::sampler s(generator, encoder, energy, opts, tr0n::init::prior{}, schedule, noise);
-      res = s.sample(c, r.n, check);
-    } else {
-      tr0n::sampler s(generator, encoder, energy, *q, opts, tr0n::init::translator_sample{}, schedule, noise);
-      res = s.sample(c, r.n, check);
-    }
-    json images = json::array();
-    for (int64_t i = 0; i < res.x.size(0); ++i) images.push_back(serve_detail::png_data_url(res.x[i], f.invert));
-    auto to_list = [](const torch::Tensor& t) {
-      auto v = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
-      return std::vector<double>(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
-    };
-    const auto ok = res.ok.to(torch::kCPU);
-    std::vector<bool> ok_list(ok.data_ptr<bool>(), ok.data_ptr<bool>() + ok.numel());
-    // Mean energy per step over the chains that stayed finite; NaN (null) where none did.
-    const auto good = torch::isfinite(res.trace) & res.ok.unsqueeze(0);
-    const auto trace = torch::where(good, res.trace, torch::zeros_like(res.trace)).sum(1) / good.sum(1);
-    json out{{"images", images}, {"energy", to_list(res.energy)}, {"ok", ok_list}, {"trace", to_list(trace)},
-             {"init", r.init}, {"steps", steps}, {"n", r.n}, {"seed", r.seed},
-             {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
-    if (r.prompt) out["prompt"] = *r.prompt;
-    // JSON has no NaN: non-finite numbers become null.
-    for (auto& e : out["energy"])
-      if (!std::isfinite(e.get<double>())) e = nullptr;
-    for (auto& e : out["trace"])
-      if (!std::isfinite(e.get<double>())) e = nullptr;
-    return out;
-  };
-
-  serve_detail::job_queue queue(static_cast<size_t>(f.queue));
-  auto work = [&] {
-    while (auto j = queue.pop()) {
-      if (j->abandoned.load()) {
-        j->answer.set_value({504, json{{"error", "timed out in the queue"}}});
-        continue;
-      }
-      try {
-        j->answer.set_value({200, sample(j->req, j->abandoned)});
-      } catch (const std::exception& e) {
-        j->answer.set_value({500, json{{"error", tr0n::detail::brief(e)}}});
-      }
-    }
-  };
-  std::vector<std::thread> workers;
-  for (int64_t i = 0; i < f.workers; ++i) workers.emplace_back(work);
-  auto join_workers = [&] {
-    queue.close();
-    for (auto& w : workers) w.join();
-  };
-
-  httplib::Server server;
-  // Handler threads: one per queued request, one sampling, and spares for
-  // health checks, the page and 503 answers.
-  const auto handlers = static_cast<size_t>(f.queue + f.workers) + 5;
-  server.new_task_queue = [handlers] { return new httplib::ThreadPool(handlers); };
-  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a
-  // second server share a port already in use instead of failing.
-  // The listening socket is kept to raise its backlog after the bind (see below).
-  socket_t listening = INVALID_SOCKET;
-  server.set_socket_options([&listening](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listening = sock;
-  });
-  server.set_payload_max_length(f.max_body);
-  server.set_read_timeout(10, 0);
-  server.set_write_timeout(10, 0);
-  auto send = [](httplib::Response& res, int status, const json& body) {
-    res.status = status;
-    res.set_content(body.dump(), "application/json");
-  };
-  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    const char* what = res.status == 413 ? "request body too large" : res.status == 404 ? "not found" : "bad request";
-    res.set_content(json{{"error", what}}.dump(), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(serve_page, "text/html; charset=utf-8");
-  });
-  server.Get("/healthz", [&](const httplib::Request&, httplib::Response& res) {
-    send(res, 200, json{{"status", "ok"}, {"queued", queue.size()}, {"queue", f.queue}});
-  });
-  server.Get("/api/info", [&](const httplib::Request&, httplib::Response& res) {
-    send(res, 200,
-         json{{"translator", q.has_value()}, {"text", text.has_value()}, {"condition_dim", condition_dim},
-              {"max_n", f.max_n}, {"max_steps", f.max_steps}, {"init", default_init}});
-  });
-  server.Post("/api/sample", [&](const httplib::Request& req, httplib::Response& res) {
-    try {
-      auto j = std::make_shared<serve_detail::job>();
-      j->req = parse(req.body);
-      auto answer = j->answer.get_future();
-      if (serve_detail::stop_requested.load() || !queue.try_push(j)) {
-        res.set_header("Retry-After", "1");
-        return send(res, 503, json{{"error", "busy: the queue is full, try again shortly"}});
-      }
-      if (answer.wait_for(std::chrono::duration<double>(f.timeout)) != std::future_status::ready) {
-        j->abandoned.store(true);
-        return send(res, 504, json{{"error", "timed out after " + std::to_string(f.timeout) + " s"}});
-      }
-      auto [status, body] = answer.get();
-      send(res, status, body);
-    } catch (const http_error& e) {
-      send(res, e.status, json{{"error", e.what()}});
-    }
-  });
-
-  const int port = f.port == 0 ? server.bind_to_any_port(f.host) : (server.bind_to_port(f.host, f.port) ? f.port : -1);
-  // httplib listens with a backlog of 5: a burst of clients overflows it and
-  // some connections stall or fail. listen() again raises it.
-  if (port >= 0 && listening != INVALID_SOCKET) ::listen(listening, SOMAXCONN);
-  if (port < 0) {
-    join_workers();
-    tr0n::detail::fail("serve: cannot listen on ", f.host, ":", f.port, " (in use, or not an address here)");
-  }
-  char details[224];
+  const serve_detail::request_rules rules{f.max_n, f.max_steps, condition_dim, q.has_value(),
+                                          q ? "tr0n" : "prior", &text, &energy};
+  serve_detail::sampling_pool pool(static_cast<size_t>(f.queue), f.workers,
+                                   [&](const serve_detail::request& r, const std::atomic<bool>& abandoned) {
+                                     return serve_detail::run_request(r, generator, encoder, energy, q, text, f,
+                                                                      common.image_shape, abandoned);
+                                   });
+  http::limits limits;
+  limits.max_body = f.max_body;
+  limits.max_connections = static_cast<size_t>(f.max_connections);
+  limits.deadline = std::chrono::milliseconds(static_cast<int64_t>(f.deadline * 1000));
+  http::guarded_server server(limits);
+  std::optional<http::request_policy> policy;
+  serve_detail::add_guards(server, policy);
+  const json info{{"translator", q.has_value()}, {"text", text.has_value()}, {"condition_dim", condition_dim},
+                  {"max_n", f.max_n},          {"max_steps", f.max_steps},  {"init", rules.default_init},
+                  {"energy", f.dyn.energy},    {"queue", f.queue}};
+  serve_detail::add_routes(server, pool.queue(), rules, info, f.timeout);
+  const int port = serve_detail::bind_server(server, f.host, f.port);
+  policy.emplace(f.host, port, f.allow_hosts, limits);
+  char details[320];
   std::snprintf(details, sizeof details,
-                "step %g, noise %g, %lld sampling workers, queue %lld, timeout %g s, at most %lld samples and %lld "
-                "steps a request",
-                f.dyn.step(), f.dyn.noise_std, static_cast<long long>(f.workers), static_cast<long long>(f.queue),
-                f.timeout,
-                static_cast<long long>(f.max_n),
-                static_cast<long long>(f.max_steps));
+                "energy %s, step %g, noise %g, %lld sampling workers, queue %lld, timeout %g s, at most %lld samples "
+                "and %lld steps a request, %lld connections, %g s to send a request",
+                f.dyn.energy.c_str(), f.dyn.step(), f.dyn.noise_std, static_cast<long long>(f.workers),
+                static_cast<long long>(f.queue), f.timeout, static_cast<long long>(f.max_n),
+                static_cast<long long>(f.max_steps), static_cast<long long>(f.max_connections), f.deadline);
   setup.announce("serve", common, details);
   if (f.host != "127.0.0.1" && f.host != "localhost" && f.host != "::1")
     std::fprintf(stderr, "warning: listening on %s: anyone who can reach this machine can use the server\n",
                  f.host.c_str());
-  std::printf("listening on http://%s:%d/\n", f.host.c_str(), port);
+  std::printf("listening on http://%s:%d/\n", f.host.find(':') != std::string::npos ? ("[" + f.host + "]").c_str() : f.host.c_str(), port);
   std::fflush(stdout);
-
-  std::signal(SIGINT, serve_detail::on_stop_signal);
-  std::signal(SIGTERM, serve_detail::on_stop_signal);
-  std::thread watcher([&] {
-    while (!serve_detail::stop_requested.load())
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    server.stop();
-  });
-  server.listen_after_bind();  // returns after stop(), once the requests in flight are answered
-  serve_detail::stop_requested.store(true);
-  watcher.join();
-  join_workers();
+  serve_detail::serve_until_stopped(server);
+  pool.stop();
   std::fprintf(stderr, "tr0n serve: stopped\n");
   return 0;
 }

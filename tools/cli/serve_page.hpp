@@ -1,6 +1,7 @@
 #pragma once
-// The page `tr0n serve` answers at `/`: one self-contained HTML file (no
-// external assets). A prompt, the number of samples, steps, start and seed;
+// The page `tr0n serve` answers at `/`, with its style (`/app.css`) and
+// script (`/app.js`) served beside it: the page's Content-Security-Policy
+// allows nothing inline and nothing from elsewhere. A prompt, the number of samples, steps, start and seed;
 // a grid of the images with their energies; the time taken; and a plot of
 // mean energy against step for the chosen start and the other start on the
 // same prompt (the paper's argument in one picture).
@@ -12,7 +13,37 @@ inline constexpr const char* serve_page = R"html(<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>tr0n: prompt to images</title>
-<style>
+<link rel="stylesheet" href="/app.css">
+<script src="/app.js" defer></script>
+</head>
+<body>
+<main>
+  <h1>tr0n: prompt to images</h1>
+  <p class="lead">TR0N (Liu et al., ICML 2023): a translator network proposes latents for the prompt,
+  then a few Langevin steps refine them. The plot compares it with starting from the prior.</p>
+  <form id="form">
+    <label>Prompt<input id="prompt" value="a photo of a sneaker" maxlength="500" autocomplete="off"></label>
+    <label>Samples<input id="n" type="number" min="1" value="16"></label>
+    <label>Steps<input id="steps" type="number" min="0" value="10"></label>
+    <label>Start<select id="init">
+      <option value="tr0n">TR0N</option><option value="translator">translator only</option>
+      <option value="prior">prior</option></select></label>
+    <label>Seed<input id="seed" type="number" min="0" value="0"></label>
+    <button id="go" type="submit">Generate</button>
+  </form>
+  <div id="status">Type a prompt and press Generate.</div>
+  <div class="panels">
+    <div id="grid"><div class="empty">Images appear here.</div></div>
+    <div class="card"><h2>Mean energy against step</h2>
+      <canvas id="plot" width="712" height="440" data-series="0"></canvas>
+      <div id="legend"></div></div>
+  </div>
+</main>
+</body>
+</html>
+)html";
+
+inline constexpr const char* serve_style = R"css(
   :root { --fg: #1d2330; --muted: #6b7385; --accent: #2f6fde; --other: #e07b26; --bad: #c0392b; }
   body { font: 15px/1.45 system-ui, sans-serif; color: var(--fg); margin: 0; background: #f6f7fa; }
   main { max-width: 980px; margin: 0 auto; padding: 24px; }
@@ -37,33 +68,10 @@ inline constexpr const char* serve_page = R"html(<!doctype html>
   .card h2 { font-size: 14px; margin: 0 0 6px; }
   canvas { width: 356px; height: 220px; }
   .empty { color: var(--muted); padding: 30px; text-align: center; border: 2px dashed #d5dae4; border-radius: 10px; }
-</style>
-</head>
-<body>
-<main>
-  <h1>tr0n: prompt to images</h1>
-  <p class="lead">TR0N (Liu et al., ICML 2023): a translator network proposes latents for the prompt,
-  then a few Langevin steps refine them. The plot compares it with starting from the prior.</p>
-  <form id="form">
-    <label>Prompt<input id="prompt" value="a photo of a sneaker" maxlength="500" autocomplete="off"></label>
-    <label>Samples<input id="n" type="number" min="1" value="16"></label>
-    <label>Steps<input id="steps" type="number" min="0" value="10"></label>
-    <label>Start<select id="init">
-      <option value="tr0n">TR0N</option><option value="translator">translator only</option>
-      <option value="prior">prior</option></select></label>
-    <label>Seed<input id="seed" type="number" min="0" value="0"></label>
-    <button id="go" type="submit">Generate</button>
-  </form>
-  <div id="status">Type a prompt and press Generate.</div>
-  <div class="panels">
-    <div id="grid"><div class="empty">Images appear here.</div></div>
-    <div class="card"><h2>Mean energy against step</h2>
-      <canvas id="plot" width="712" height="440" data-series="0"></canvas>
-      <div id="legend" style="font-size:12px;color:var(--muted)"></div></div>
-  </div>
-</main>
-<script>
-const $ = (id) => document.getElementById(id);
+#legend { font-size: 12px; color: var(--muted); }
+)css";
+
+inline constexpr const char* serve_script = R"js(const $ = (id) => document.getElementById(id);
 let info = { translator: true, text: true, max_n: 64, max_steps: 200 };
 const names = { tr0n: "TR0N", translator: "translator only", prior: "prior start" };
 
@@ -100,9 +108,16 @@ function drawPlot(series) {
     s.trace.forEach((v, t) => { if (v !== null) { g.beginPath(); g.arc(x(t), y(v), 5, 0, 7); g.fill(); } });
   }
   c.dataset.series = String(series.length);
-  $("legend").innerHTML = series.map((s) => `<span style="color:${s.color}">&#9632;</span> ${s.label}: ` +
-    `${s.trace[0] === null ? "-" : s.trace[0].toFixed(3)} &rarr; ` +
-    `${s.trace[s.trace.length - 1] === null ? "-" : s.trace[s.trace.length - 1].toFixed(3)}`).join("<br>");
+  const legend = $("legend");
+  legend.replaceChildren();
+  const ends = (v) => (v === null ? "-" : v.toFixed(3));
+  series.forEach((s, i) => {
+    const mark = document.createElement("span");
+    mark.textContent = "\u25a0";
+    mark.style.color = s.color;  // set through the DOM: the page's policy allows no inline style
+    if (i) legend.append(document.createElement("br"));
+    legend.append(mark, ` ${s.label}: ${ends(s.trace[0])} \u2192 ${ends(s.trace[s.trace.length - 1])}`);
+  });
 }
 
 function showImages(j) {
@@ -153,9 +168,6 @@ fetch("/api/info").then((r) => r.json()).then((j) => {
   if (!j.translator) { $("init").value = "prior"; for (const o of $("init").options) o.disabled = o.value !== "prior"; }
   if (!j.text) { $("prompt").disabled = true; status("This server has no text encoder: use the JSON API with conditions.", true); }
 }).catch(() => status("Cannot reach the server.", true));
-</script>
-</body>
-</html>
-)html";
+)js";
 
 }  // namespace tr0n_cli
