@@ -4,9 +4,15 @@ several numbers of concurrent clients, each client sending requests back to
 back for a fixed time. Python's standard library only.
 
     serve_load.py URL [--prompt TEXT] [--clients 1,4,16] [--seconds 15] [--n 16] [--steps 10]
+    serve_load.py URL --hostile [--pid PID]
 
-Start the server first (see the README). Prints a Markdown table.
+Start the server first (see the README). Prints a Markdown table. With
+--hostile, sends each attack of tests/tools/serve_hostile.py once instead
+(oversized, chunked, length-less and compressed bodies, header floods) and
+prints what it got, with the server's peak RSS growth when --pid is given.
 """
+import os
+import sys
 import argparse
 import http.client
 import json
@@ -58,6 +64,22 @@ def run(url, body, clients, seconds):
             "mean": statistics.fmean(latencies) if latencies else float("nan")}
 
 
+def hostile(url, pid):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools"))
+    import serve_hostile
+
+    port = urllib.parse.urlparse(url).port
+    print("| attack | status | peak RSS growth (MiB) | seconds |")
+    print("|---|---:|---:|---:|")
+    for name, attack in serve_hostile.ATTACKS.items():
+        before = serve_hostile.rss_peak_kib(pid) if pid else 0
+        start = time.monotonic()
+        status = attack(port)
+        took = time.monotonic() - start
+        grown = f"{(serve_hostile.rss_peak_kib(pid) - before) / 1024:.1f}" if pid else "-"
+        print(f"| {name} | {status} | {grown} | {took:.2f} |", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("url")
@@ -66,7 +88,11 @@ def main():
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--hostile", action="store_true", help="send the hostile cases instead of load")
+    p.add_argument("--pid", type=int, help="the server's process id, for its peak RSS (--hostile)")
     a = p.parse_args()
+    if a.hostile:
+        return hostile(a.url, a.pid)
     body = json.dumps({"prompt": a.prompt, "n": a.n, "steps": a.steps, "init": "tr0n", "seed": 0})
     print(f"n = {a.n}, T = {a.steps}, {a.seconds:g} s per row, prompt {a.prompt!r}\n")
     print("| clients | answered 200 | answered 503 | other | requests / s | p50 latency (ms) | p95 latency (ms) |")

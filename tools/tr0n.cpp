@@ -1,18 +1,22 @@
-// tr0n: the command-line tool, for users who do not write C++.
+// tr0n: the command-line tool, for users who do not write C++. `tr0n --help`
+// and `tr0n SUBCOMMAND --help` list every flag with its default; in short:
 //
 //   tr0n train  --generator G.pt --encoder F.pt --latent-dim D --condition-transform softmax|l2|none --out q.pt
 //               [--prior normal|truncated:R|uniform[:LO:HI]] [--condition-noise S] [--mixtures K] [--steps N]
-//               [--batch B] [--lr LR] [--threads N] [--device D] [--seed S]
-//   tr0n sample --generator G.pt --encoder F.pt --energy cross_entropy|neg_cosine|squared --out samples.pt
+//               [--hidden H] [--batch B] [--lr LR] [--checkpoint F] [--checkpoint-every K] [--resume] [common flags]
+//   tr0n sample --generator G.pt --encoder F.pt --out samples.pt
 //               (--labels 0,1,.. | --conditions C.pt | --condition-image A.png [--condition-image B.png --interpolate K]
 //                | --text-encoder T.pt --prompt "a dark sandal" [--prompt ...] [--vocabulary V.txt])
 //               [--translator q.pt] [--init prior|translator_sample|translator_mode|translator_mixture|best_of:N]
-//               [--steps T] [--step-size E] [--noise-std S] [--momentum M] [--grad-clip G] [--augment N]
-//               [--samples-per-condition n] [--threads N] [--device D] [--seed S]
-//
-//   tr0n serve  --generator G.pt --encoder F.pt --energy E [--translator q.pt] [--text-encoder T.pt]
-//               [--host 127.0.0.1] [--port 8080] [--max-n 64] [--max-steps 200] [--queue 8] [--timeout 30]
-//               [--max-body BYTES] [--invert] [sampling flags as for sample]
+//               [--energy cross_entropy|neg_cosine|squared (default: from the translator)] [--steps T]
+//               [--step-size E] [--noise-std S] [--momentum M] [--grad-clip G] [--augment N]
+//               [--samples-per-condition n] [--max-batch B] [--memory-budget MIB] [common flags]
+//   tr0n serve  --generator G.pt --encoder F.pt [--translator q.pt] [--text-encoder T.pt] [--energy E]
+//               [--host 127.0.0.1] [--port 8080] [--allow-host NAME] [--max-n 64] [--max-steps 200] [--queue 8]
+//               [--workers N] [--timeout 30] [--max-body BYTES] [--max-connections 128] [--request-deadline 10]
+//               [--invert] [sampling flags as for sample] [common flags]
+//   common flags: [--prior SPEC] [--image-shape C,H,W] [--threads N] [--device D] [--seed S]
+//                 [--dist-backend gloo|nccl] [--dist-timeout S]
 //
 // Models are TorchScript files; conditions and samples are tensor files that
 // Python reads and writes with torch.load / torch.save. Bad flags, missing

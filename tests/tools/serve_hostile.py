@@ -125,7 +125,7 @@ def lengthless_64mib(port):
 
 def gzip_bomb(port):
     bomb = gzip.compress(b"{" + b" " * (64 * MIB) + b"}", compresslevel=9)
-    assert len(bomb) <= 100 * 1024, len(bomb)
+    assert len(bomb) <= 70 * 1024, len(bomb)  # about 64 KiB
     status, _, _ = raw_request(port, post_head(port, len(bomb), ["Content-Encoding: gzip"]), bomb)
     return status
 
@@ -148,7 +148,7 @@ def huge_header(port):
 ATTACKS = {
     "64 MiB chunked body": chunked_64mib,
     "64 MiB body without a length": lengthless_64mib,
-    "100 KiB gzip body inflating to 64 MiB": gzip_bomb,
+    "64 KiB gzip body inflating to 64 MiB": gzip_bomb,
     "64 MiB body with its Content-Length": declared_64mib,
     "200 header fields": many_headers,
     "a 1 MiB header line": huge_header,
