@@ -2,18 +2,50 @@
 # Distributed tests on the loopback: starts ranks of dist_probe with torchrun's
 # variables and a free port, and checks how they end. Every case is bounded:
 # each process runs under `timeout`, and the group's own timeout is short.
-#   run.sh PROBE CASE [TOOL]    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank, train2, resume2, sample2, sample3, tool2 TOOL, tool-resume2 TOOL)
+#   run.sh PROBE CASE [TOOL]    (CASE: alone, collectives2, collectives3, bad-env, port-in-use, mismatch, dead-rank,
+#                                bad-interface, unreachable, train2, resume2, sample2, sample3, tool2 TOOL,
+#                                tool-resume2 TOOL)
+#
+# TR0N_TWO_HOSTS=1: two "hosts". Rank 0 runs in one network namespace and every other rank in a
+# second, joined by a veth pair with addresses private to them (10.250.0.1 and .2), so the ranks
+# reach each other only through that link and MASTER_ADDR is an address of rank 0's host alone.
+# The namespaces are made here and removed whatever happens; without root the case is skipped (77).
 set -u
 probe=$(realpath "$1")
 case_name=$2
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+master=127.0.0.1
+ns=""
+cleanup() {
+  kill $(jobs -p) 2>/dev/null
+  [ -n "$ns" ] && { ip netns pids "${ns}a" 2>/dev/null | xargs -r kill -9; ip netns pids "${ns}b" 2>/dev/null | xargs -r kill -9
+                    ip netns del "${ns}a" 2>/dev/null; ip netns del "${ns}b" 2>/dev/null; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if [ "${TR0N_TWO_HOSTS:-0}" = 1 ]; then
+  ns=tr0n$$
+  if ! { ip netns add "${ns}a" && ip netns add "${ns}b"; } 2>/dev/null; then
+    echo "skipped: cannot create network namespaces here (needs root and iproute2)"
+    ns=""
+    exit 77
+  fi
+  ip link add "${ns}va" type veth peer name "${ns}vb" &&
+    ip link set "${ns}va" netns "${ns}a" && ip link set "${ns}vb" netns "${ns}b" &&
+    ip -n "${ns}a" addr add 10.250.0.1/24 dev "${ns}va" && ip -n "${ns}b" addr add 10.250.0.2/24 dev "${ns}vb" &&
+    ip -n "${ns}a" link set "${ns}va" up && ip -n "${ns}b" link set "${ns}vb" up &&
+    ip -n "${ns}a" link set lo up && ip -n "${ns}b" link set lo up || { echo "FAIL: cannot join the namespaces"; exit 1; }
+  master=10.250.0.1
+fi
+# host_of R: the command prefix that runs rank R on its host (nothing on one host). Used as
+# `$(host_of R) env ... cmd`, never through a function, so `$!` is the rank's own process chain.
+host_of() { [ -n "$ns" ] && echo "ip netns exec ${ns}$([ "$1" = 0 ] && echo a || echo b)"; }
 export TR0N_DIST_TIMEOUT_MS=${TR0N_DIST_TIMEOUT_MS:-8000}
 port=$("$probe" free-port)
 
 # rank WORLD RANK MODE: starts one rank in the background; its output goes to $work/RANK.{out,err,rc}.
 rank() {
-  (env RANK="$2" WORLD_SIZE="$1" LOCAL_RANK="$2" MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" \
+  ($(host_of "$2") env RANK="$2" WORLD_SIZE="$1" LOCAL_RANK="$2" MASTER_ADDR=$master MASTER_PORT="$port" \
      timeout 60 "$probe" $3 >"$work/$2.out" 2>"$work/$2.err"; echo $? >"$work/$2.rc") &
 }
 fail() { echo "FAIL: $*"; for f in "$work"/*.err; do [ -s "$f" ] && { echo "-- $f"; cat "$f"; }; done; exit 1; }
@@ -128,7 +160,7 @@ tool2)
   "$probe" write-models "$work"
   M="--generator $work/generator.pt --encoder $work/encoder.pt"
   for r in 0 1; do
-    (cd "$work" && env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 100 \
+    (cd "$work" && $(host_of $r) env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=$master MASTER_PORT="$port" timeout 100 \
        "$tool" train $M --latent-dim 8 --condition-transform softmax --steps 60 --batch 64 --seed 2 --out "q.$r.pt" \
        >"$work/$r.out" 2>"$work/$r.err"; echo $? >"$work/$r.rc") &
   done
@@ -141,7 +173,7 @@ tool2)
     2>"$work/one.err" || fail "one process: $(cat "$work/one.err")"
   port=$("$probe" free-port)
   for r in 0 1; do
-    (env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 100 \
+    ($(host_of $r) env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=$master MASTER_PORT="$port" timeout 100 \
        "$tool" $S --out "$work/two.$r.pt" >"$work/$r.out" 2>"$work/$r.err"; echo $? >"$work/$r.rc") &
   done
   wait
@@ -163,7 +195,7 @@ tool-resume2)
     port=$("$probe" free-port)
     rm -f "$work"/[01].rc
     for r in 0 1; do  # $r.pid: the `timeout` whose child is the rank
-      (env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" timeout 100 \
+      ($(host_of $r) env RANK=$r WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=$master MASTER_PORT="$port" timeout 100 \
          "$tool" $T --out "$work/$1" ${2:-} >"$work/$r.out" 2>"$work/$r.err" &
        echo $! >"$work/$r.pid"
        wait $!
@@ -176,7 +208,7 @@ tool-resume2)
   train cut.pt
   for _ in $(seq 600); do [ -f "$work/cut.pt.ckpt" ] && break; sleep 0.02; done
   [ -f "$work/cut.pt.ckpt" ] || fail "no checkpoint appeared"
-  pkill -9 -P "$(cat "$work/1.pid")" || fail "rank 1 was not running"
+  pkill -9 -P "$(cat "$work/1.pid")" || fail "rank 1 was not running"  # the pid is `timeout`'s, after any exec chain
   wait
   [ "$(rc 0)" = 2 ] || fail "rank 0 ended with status $(rc 0) after rank 1 was killed, expected the tool's error status 2 (124: it hung)"
   grep -q "all_reduce on rank 0 of 2 failed (a rank died" "$work/0.err" || fail "rank 0: $(cat "$work/0.err")"
@@ -187,6 +219,31 @@ tool-resume2)
   grep -q "resuming from" "$work/0.err" || fail "resume: rank 0 did not resume"
   cmp -s "$work/whole.pt" "$work/cut.pt" || fail "the resumed translator differs from the uninterrupted run's"
   [ ! -e "$work/cut.pt.ckpt" ] || fail "the checkpoint was left after the translator was written"
+  ;;
+bad-interface)
+  # No interface of that name: every rank fails with one line naming it, and no backtrace.
+  for r in 0 1; do
+    ($(host_of $r) env GLOO_SOCKET_IFNAME=tr0n-none0 RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=$master \
+       MASTER_PORT="$port" timeout 60 "$probe" collectives >"$work/$r.out" 2>"$work/$r.err"; echo $? >"$work/$r.rc") &
+  done
+  wait
+  for r in 0 1; do
+    [ "$(rc $r)" = 1 ] || fail "rank $r ended with status $(rc $r)"
+    grep -q "rank $r of 2 .*cannot bind the Gloo transport to interface tr0n-none0 (GLOO_SOCKET_IFNAME)" "$work/$r.err" ||
+      fail "rank $r: $(cat "$work/$r.err")"
+    [ "$(wc -l <"$work/$r.err")" = 1 ] || fail "rank $r printed more than one line: $(cat "$work/$r.err")"
+    ! grep -q "Exception raised from\|frame #" "$work/$r.err" || fail "rank $r printed a backtrace"
+  done
+  ;;
+unreachable)
+  # Rank 1 alone, told to meet a master that is not there: one line naming the address, in time.
+  ($(host_of 1) env RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 MASTER_ADDR=$master MASTER_PORT="$port" \
+     TR0N_DIST_TIMEOUT_MS=3000 timeout 60 "$probe" collectives >"$work/1.out" 2>"$work/1.err"; echo $? >"$work/1.rc")
+  [ "$(rc 1)" = 1 ] || fail "rank 1 ended with status $(rc 1)"
+  grep -q "rank 1 of 2 at $master:$port: cannot reach rank 0's store" "$work/1.err" || fail "rank 1: $(cat "$work/1.err")"
+  # One line of ours; LibTorch's c10d logs its own socket timeout (glog) before it, but no backtrace.
+  [ "$(grep -c "distributed: rank" "$work/1.err")" = 1 ] || fail "rank 1 printed more than one error: $(cat "$work/1.err")"
+  ! grep -q "Exception raised from\|frame #" "$work/1.err" || fail "rank 1 printed a backtrace: $(cat "$work/1.err")"
   ;;
 dead-rank)
   for r in 0 1 2; do rank 3 "$r" die; done

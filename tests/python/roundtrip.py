@@ -47,7 +47,12 @@ with tempfile.TemporaryDirectory() as d:
     subprocess.run([tool, "sample", *models, "--translator", translator, "--conditions", labels,
                     "--energy", "cross_entropy", "--init", "translator_sample", "--steps", "10",
                     "--samples-per-condition", "2", "--seed", "2", "--out", out], check=True)
-    samples = torch.load(out)
+    # Data only: current PyTorch loads with weights_only=True by default (2.6 and later).
+    samples = torch.load(out, weights_only=True)
+    cond_file = os.path.join(d, "conditions_back.pt")
+    subprocess.run([tool, "sample", *models, "--translator", translator, "--labels", "1,0", "--init", "prior",
+                    "--steps", "0", "--seed", "2", "--out", cond_file], check=True)
+    assert set(torch.load(cond_file, weights_only=True)) == {"conditions", "z", "x", "energy", "ok"}
     assert set(samples) == {"conditions", "z", "x", "energy", "ok"}, samples.keys()
     assert torch.equal(samples["conditions"], torch.nn.functional.one_hot(torch.tensor([0, 2, 1, 2]), 3).float())
     assert samples["z"].shape == (8, 4), samples["z"].shape

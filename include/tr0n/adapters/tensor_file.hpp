@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// Tensor files shared with Python: what `torch.save` writes, `read_tensor_file`
-/// reads, and what `write_samples` writes, `torch.load` reads
-/// (`torch::pickle_load` / `torch::pickle_save`).
+/// reads, and what `write_samples` writes, `torch.load` reads, also with
+/// `weights_only=True` (plain dicts and tensors, no type tags).
 ///  - Conditions: a float tensor `[N, C]`, or an int64 tensor `[N]` of class labels.
 ///  - Samples: a dict `{"z": [M, d], "x": G(z), "energy": [M], "ok": bool [M]}`,
 ///    plus `"conditions": [N, C]` (the conditions as the sampler received them,
@@ -100,7 +100,12 @@ inline void write_bytes(const std::string& path, const std::vector<char>& bytes)
 inline void write_pickled(const std::string& path, const c10::IValue& value) {
   write_file_streamed(path, [&](const detail::byte_sink& sink) {
     std::vector<char> pickle;  // the structure only: the tensors are referenced by index
-    torch::jit::Pickler pickler([&](const char* p, size_t n) { pickle.insert(pickle.end(), p, p + n); });
+    // Plain containers, without TorchScript's type tags: a tagged dict names the global
+    // torch.jit._pickle.restore_type_tag, which torch.load(weights_only=True) refuses
+    // (the default since PyTorch 2.6). Untagged, the file is data only.
+    torch::jit::Pickler pickler([&](const char* p, size_t n) { pickle.insert(pickle.end(), p, p + n); },
+                                /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                                /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
     pickler.protocol();
     pickler.pushIValue(value);
     pickler.stop();

@@ -31,6 +31,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -223,13 +229,65 @@ class process_group {
                    " ms (a rank missing, or started with another WORLD_SIZE): ", detail::brief(e));
     }
     auto o = c10d::ProcessGroupGloo::Options::create(options_.timeout);
-    o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env_.master_addr == "localhost" ? "127.0.0.1" : env_.master_addr));
+    o->devices.push_back(gloo_device(where));
     try {
       pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, static_cast<int>(env_.rank),
                                                        static_cast<int>(env_.world_size), o);
     } catch (const std::exception& e) {
       detail::fail(where, ": cannot connect the Gloo group: ", detail::brief(e));
     }
+  }
+
+  /// This host's Gloo device: the interface GLOO_SOCKET_IFNAME names, else the
+  /// local address that routes to MASTER_ADDR (torch.distributed's choice; on
+  /// one host that is MASTER_ADDR itself). Never MASTER_ADDR on another host,
+  /// which a rank there cannot bind.
+  std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string& where) const {
+    std::string address;
+    try {
+      if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
+        const std::string first = std::string(ifname).substr(0, std::string(ifname).find(','));
+        address = "interface " + first + " (GLOO_SOCKET_IFNAME)";
+        return c10d::ProcessGroupGloo::createDeviceForInterface(first);
+      }
+      address = local_address_towards(where);
+      return c10d::ProcessGroupGloo::createDeviceForHostname(address);
+    } catch (const std::invalid_argument&) {
+      throw;
+    } catch (const std::exception& e) {
+      detail::fail(where, ": cannot bind the Gloo transport to ", address, ": ", detail::brief(e));
+    }
+  }
+
+  /// The local address a datagram to MASTER_ADDR would leave from (a UDP
+  /// socket's connect sends nothing; the routing table picks the address).
+  std::string local_address_towards(const std::string& where) const {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* found = nullptr;
+    const auto port = std::to_string(env_.master_port);
+    if (const int rc = ::getaddrinfo(env_.master_addr.c_str(), port.c_str(), &hints, &found); rc != 0)
+      detail::fail(where, ": cannot resolve MASTER_ADDR=", env_.master_addr, ": ", ::gai_strerror(rc));
+    std::string local;
+    for (auto* a = found; a && local.empty(); a = a->ai_next) {
+      const int fd = ::socket(a->ai_family, SOCK_DGRAM, 0);
+      if (fd < 0) continue;
+      sockaddr_storage mine{};
+      socklen_t len = sizeof mine;
+      char text[INET6_ADDRSTRLEN] = {};
+      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+          ::getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &len) == 0) {
+        const void* at = mine.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&mine)->sin_addr)
+                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&mine)->sin6_addr);
+        if (::inet_ntop(mine.ss_family, at, text, sizeof text)) local = text;
+      }
+      ::close(fd);
+    }
+    ::freeaddrinfo(found);
+    if (local.empty())
+      detail::fail(where, ": no local address reaches MASTER_ADDR=", env_.master_addr,
+                   " (no route; set GLOO_SOCKET_IFNAME to the interface to use)");
+    return local;
   }
 
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* op) {
