@@ -362,15 +362,16 @@ inline int64_t best_of_count(const std::string& init) {
 }
 
 /// Checks a start's name (`what` names its source in errors) and that it has
-/// the translator it needs.
-inline void check_init(const std::string& init, bool has_translator, const char* what) {
+/// the translator it needs (`missing` says how to give one).
+inline void check_init(const std::string& init, bool has_translator, const char* what,
+                       const char* missing = "--translator (only --init prior samples without one)") {
   const bool best_of = init.rfind("best_of:", 0) == 0;
   if (init != "prior" && init != "translator_sample" && init != "translator_mode" && init != "translator_mixture" &&
       !best_of)
     tr0n::detail::fail(what, ": expected ", init_words, ", got '", init, "'");
   if (best_of) best_of_count(init);
   if (init != "prior" && !has_translator)
-    tr0n::detail::fail(what, " ", init, ": needs a translator (only prior samples without one)");
+    tr0n::detail::fail(what, " ", init, ": needs ", missing);
 }
 
 /// `run(sampler)` with the sampler whose start `init` names (see `check_init`).

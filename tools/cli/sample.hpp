@@ -164,9 +164,9 @@ inline int run_sample(common_flags common, sample_flags f) {
   const auto conditions = detail::read_flag_conditions(f, space, generator, encoder, device);
   resolve_energy(f.dyn, q ? std::optional((*q)->transform()) : std::nullopt);
   char details[256];
-  std::snprintf(details, sizeof details, "init %s, energy %s, %lld steps of size %g, noise %g, momentum %g",
-                f.init.c_str(), f.dyn.energy.c_str(), static_cast<long long>(f.steps), f.dyn.step(), f.dyn.noise_std,
-                f.dyn.momentum);
+  std::snprintf(details, sizeof details, "init %s, %lld steps of size %g, noise %g, momentum %g, energy %s",
+                f.init.c_str(), static_cast<long long>(f.steps), f.dyn.step(), f.dyn.noise_std, f.dyn.momentum,
+                f.dyn.energy.c_str());
   setup.announce("sample", common, details);
 
   const auto energy = cli_energy::parse(f.dyn.energy, f.dyn.augment);

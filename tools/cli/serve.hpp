@@ -214,7 +214,7 @@ inline void parse_init(const json& doc, const request_rules& rules, request& r) 
   r.start = r.init == "tr0n" || r.init == "translator" ? "translator_sample" : r.init;
   if (r.init == "translator") r.steps = 0;
   try {
-    check_init(r.start, rules.has_translator, "init");
+    check_init(r.start, rules.has_translator, "init", "a translator, which this server has not: use \"prior\"");
   } catch (const std::invalid_argument& e) {
     throw http_error(400, tr0n::detail::brief(e) + (r.start == r.init ? "" : " (\"" + r.init + "\")"));
   }
