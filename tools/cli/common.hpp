@@ -255,10 +255,18 @@ struct common_flags {
   std::vector<int64_t> image_shape;  ///< C, H, W for a generator with flat output
 };
 
+/// `--image-shape`'s check: three positive sizes, C = 1 or 3.
+inline void check_image_shape(const std::vector<int64_t>& shape) {
+  if (shape.empty()) return;
+  if (shape.size() != 3 || shape[1] < 1 || shape[2] < 1 || (shape[0] != 1 && shape[0] != 3))
+    tr0n::detail::fail("--image-shape: expected C,H,W with C = 1 or 3 and positive H and W");
+}
+
 /// G's output `x` [B, ...] as images [B, C, H, W]: reshaped by `--image-shape`
 /// when given, else as it is when it already is one (C = 1 or 3). Anything
 /// else fails with one line naming the shapes and the flag.
 inline torch::Tensor as_images(const torch::Tensor& x, const std::vector<int64_t>& shape) {
+  check_image_shape(shape);
   const auto batch = x.size(0), per_sample = x.numel() / std::max<int64_t>(1, x.size(0));
   if (!shape.empty()) {
     if (shape[0] * shape[1] * shape[2] != per_sample)
@@ -272,13 +280,6 @@ inline torch::Tensor as_images(const torch::Tensor& x, const std::vector<int64_t
                        " is not an image [B, C, H, W] with C = 1 or 3: give --image-shape C,H,W (C*H*W = ",
                        per_sample, ")");
   return x;
-}
-
-/// `--image-shape`'s check: three positive sizes, C = 1 or 3.
-inline void check_image_shape(const std::vector<int64_t>& shape) {
-  if (shape.empty()) return;
-  if (shape.size() != 3 || shape[1] < 1 || shape[2] < 1 || (shape[0] != 1 && shape[0] != 3))
-    tr0n::detail::fail("--image-shape: expected C,H,W with C = 1 or 3 and positive H and W");
 }
 
 inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {

@@ -145,7 +145,6 @@ inline int run_sample(common_flags common, sample_flags f) {
   const bool root = true;
 #endif
   check_init(f.init, has_translator, "--init");
-  check_image_shape(common.image_shape);
 
   auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, device);
   std::optional<tr0n::condition_transform> space;

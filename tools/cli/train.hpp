@@ -66,7 +66,6 @@ inline int run_train(common_flags common, const train_flags& f) {
   auto prior = cli_prior::parse(common.prior, common.latent_dim);
   tr0n::torchscript_generator generator(common.generator, prior, options);
   tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
-  check_image_shape(common.image_shape);
   if (!common.image_shape.empty()) as_images(generator.example_output(), common.image_shape);
   auto opts = tr0n::mixture_translator_options(encoder.condition_dim(), common.latent_dim)
                   .components(f.mixtures)
