@@ -11,4 +11,4 @@ apt-get install -y -qq --no-install-recommends \
   zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev \
   dataset-fashion-mnist \
   libcpp-httplib-dev chromium chromium-driver python3-selenium \
-  python3-torch
+  python3-torch iproute2
