@@ -1,30 +1,48 @@
 // Conditional samples per second at equal quality, on the Fashion-MNIST job's
-// models: each configuration samples class-conditional images, the job's
-// evaluation CNN (another architecture and seed than the energy's classifier)
-// scores them, and the table says which configurations reach 0.90 accuracy
-// and how many samples per second they deliver against the official one.
+// models, measured side by side in one run: each configuration samples 100
+// images of every class, the job's evaluation CNN (another architecture and
+// seed than the energy's classifier) scores them, and the table gives samples
+// per second and evaluation accuracy, each with its standard error, and the
+// speed-up over the authors' loop in Python.
 //
-//  - official: the authors' configuration with tr0n's policies: one condition
-//    at a time, the hybrid mixture start, T = 100, momentum 0.99, gradient
-//    clipping at 1, noise 0.01.
-//  - the same, batched: every condition in one batch.
-//  - tr0n: translator samples, the job's dynamics, batched, T = 100, 10, 5, 0.
+//  - python official-style: benchmarks/official_style.py, the authors' hybrid
+//    evaluation loop in PyTorch (batch 1, mixture start with Adam on the
+//    logits, SGLD at lr 0.1 with momentum 0.99, gradient norms clipped at 1,
+//    noise 0.01, 100 iterations, cross-entropy energy), on the TorchScript
+//    copies of the same models and the same translator's mixtures.
+//  - tr0n, the same dynamics at batch 1: tr0n's sampler, one condition at a
+//    time, every sample from its own seed.
+//  - the same dynamics, batched: every condition in one batch.
+//  - tr0n: translator samples, the job's dynamics, batched, T = 100, 10, 5, 0;
+//    and T = 10 with the models in bfloat16 (`sampler_options().precision`),
+//    with its speed against float32 at 256 chains, in alternating pairs.
+//
+// Rates are per block (a class for the one-at-a-time rows, a repetition for
+// the batched ones); their standard error is over blocks. Accuracy's standard
+// error is sqrt(p (1 - p) / n) over the 1,000 samples of a row.
 //
 // Needs the job's models (run the README's main command first); their folder
-// is TR0N_MODELS_DIR, by default models/ in the source tree.
-// Run: build/benchmarks/quality_benchmark (about a minute on 2 cores).
+// is TR0N_MODELS_DIR, by default models/ in the source tree; and Debian's
+// python3-torch for the Python row (TR0N_PYTHON names another interpreter).
+// Run: build/benchmarks/quality_benchmark (about 4 minutes on 2 cores).
 #include "fashion_models.hpp"
 
+#include <tr0n/adapters/tensor_file.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <map>
-#include <optional>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -33,88 +51,233 @@ namespace {
 using bench::classes;
 using bench::shared;
 
+constexpr int64_t per_class = 100;
+constexpr const char* python_row = "python official-style, batch 1";
+
+/// One configuration's measurement: samples and seconds per block, and accuracy.
 struct outcome {
-  double samples_per_s = 0, accuracy = 0;
-  int64_t batch = 0, steps = 0;
+  std::vector<double> rates;  ///< samples per second, one per block
+  double accuracy = 0;
+  int64_t samples = 0, batch = 0, steps = 0;
+  double rate() const { return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size()); }
+  double rate_se() const {
+    if (rates.size() < 2) return 0;
+    double m = rate(), ss = 0;
+    for (double r : rates) ss += (r - m) * (r - m);
+    return std::sqrt(ss / static_cast<double>(rates.size() - 1) / static_cast<double>(rates.size()));
+  }
+  double accuracy_se() const { return std::sqrt(accuracy * (1 - accuracy) / static_cast<double>(samples)); }
 };
 std::map<std::string, outcome>& outcomes() {
   static std::map<std::string, outcome> o;
   return o;
 }
 
-/// Samples `per_class` images of every class, `batch` conditions' worth at a
-/// time; times the sampling alone, then scores it with the evaluation CNN.
-template <class Init, class Noise>
-void run(benchmark::State& state, const std::string& name, Init init, Noise noise, int64_t steps,
-         tr0n::sampler_options options, int64_t per_class, bool one_at_a_time) {
-  auto& m = shared();
-  if (!m.missing.empty()) {
+bool models_ready(benchmark::State& state) {
+  if (const auto& m = shared(); !m.missing.empty()) {
     state.SkipWithError(("missing " + m.missing + ": run the Fashion-MNIST main job first (README)").c_str());
-    return;
+    return false;
   }
-  const auto energy = 20.0 * tr0n::cross_entropy{} + 1.0 * tr0n::latent_prior{};
-  tr0n::sampler s(m.generator(), m.aux, energy, m.translator, options.steps(steps), init, tr0n::constant_step{0.005},
-                  noise);
-  const auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
+  return true;
+}
+
+/// Scores images drawn class-major, `per_class` of each, and records the row.
+void record(benchmark::State& state, const std::string& name, const torch::Tensor& x, std::vector<double> rates,
+            int64_t batch, int64_t steps) {
   const auto labels = torch::arange(classes).repeat_interleave(per_class);
-  torch::Tensor x;
-  double seconds = 0;
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    if (one_at_a_time) {
-      std::vector<torch::Tensor> xs;
-      for (int64_t i = 0; i < classes * per_class; ++i) xs.push_back(s.sample(conditions[i / per_class].unsqueeze(0), 1).x);
-      x = torch::cat(xs);
-    } else {
-      x = s.sample(conditions, per_class).x;
-    }
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-  double accuracy;
+  outcome o{std::move(rates), 0, x.size(0), batch, steps};
   {
     torch::NoGradGuard no_grad;
     const tr0n::thread_scope cnn(0, tr0n::thread_workload::convolutions);
-    accuracy = fashion::accuracy(m.judge, x, labels);
+    o.accuracy = fashion::accuracy(shared().judge, x, labels);
   }
-  const outcome o{static_cast<double>(x.size(0)) / seconds, accuracy, one_at_a_time ? 1 : x.size(0), steps};
-  outcomes()[name] = o;
-  state.counters["samples_per_s"] = o.samples_per_s;
+  state.counters["samples_per_s"] = o.rate();
   state.counters["eval_acc"] = o.accuracy;
+  outcomes()[name] = std::move(o);
 }
 
-const auto official_dynamics = tr0n::sampler_options().momentum(0.99).grad_clip(1.0).seed(7);
-const auto job_dynamics = tr0n::sampler_options().momentum(0.0).grad_clip(200.0).seed(7);
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
-void official(benchmark::State& state) {
-  run(state, "official: hybrid, T=100, one at a time", tr0n::init::translator_mixture{}, tr0n::fixed_noise{0.01}, 100,
-      official_dynamics, 10, true);
+/// Samples `per_class` images of every class with `sampler`: one condition at
+/// a time (blocks: classes), or every condition in one batch (blocks: `repeats`).
+template <class Sampler>
+void run(benchmark::State& state, const std::string& name, Sampler& s, int64_t steps, bool one_at_a_time,
+         int64_t repeats = 3) {
+  const auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
+  torch::Tensor x;
+  std::vector<double> rates;
+  for (auto _ : state) {
+    if (one_at_a_time) {
+      std::vector<torch::Tensor> xs;
+      for (int64_t c = 0; c < classes; ++c) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < per_class; ++i) xs.push_back(s.sample(conditions[c].unsqueeze(0), 1).x);
+        rates.push_back(static_cast<double>(per_class) / seconds_since(start));
+      }
+      x = torch::cat(xs);
+    } else {
+      for (int64_t r = 0; r < repeats; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        x = s.sample(conditions, per_class).x;
+        rates.push_back(static_cast<double>(x.size(0)) / seconds_since(start));
+      }
+    }
+  }
+  record(state, name, x, std::move(rates), one_at_a_time ? 1 : x.size(0), steps);
 }
-void official_batched(benchmark::State& state) {
-  run(state, "official dynamics, batched", tr0n::init::translator_mixture{}, tr0n::fixed_noise{0.01}, 100,
-      official_dynamics, 100, false);
+
+// The official dynamics: lr 0.1, momentum 0.99, gradient norm clipped at 1, noise 0.01,
+// on the cross-entropy alone. Unseeded, each call draws its own seed from the global
+// generator (seeded once below), so every one-at-a-time sample is distinct.
+const auto official_dynamics = tr0n::sampler_options().steps(100).momentum(0.99).grad_clip(1.0);
+auto official_sampler() {
+  const auto& m = shared();
+  return tr0n::sampler(m.generator(), m.aux, tr0n::cross_entropy{}, m.translator, official_dynamics,
+                       tr0n::init::translator_mixture{}, tr0n::constant_step{0.1}, tr0n::fixed_noise{0.01});
 }
-void tr0n_t100(benchmark::State& state) {
-  run(state, "tr0n: translator, T=100, batched", tr0n::init::translator_sample{}, tr0n::langevin_noise{}, 100,
-      job_dynamics, 100, false);
+// The job's dynamics: translator samples, 20 x cross-entropy + the latent prior, step 0.005.
+auto job_sampler(int64_t steps, tr0n::precision compute = tr0n::precision::fp32) {
+  const auto& m = shared();
+  return tr0n::sampler(m.generator(), m.aux, 20.0 * tr0n::cross_entropy{} + 1.0 * tr0n::latent_prior{}, m.translator,
+                       tr0n::sampler_options().steps(steps).momentum(0.0).grad_clip(200.0).seed(7).precision(compute),
+                       tr0n::init::translator_sample{}, tr0n::constant_step{0.005}, tr0n::langevin_noise{});
 }
-void tr0n_t10(benchmark::State& state) {
-  run(state, "tr0n: translator, T=10, batched", tr0n::init::translator_sample{}, tr0n::langevin_noise{}, 10,
-      job_dynamics, 100, false);
+
+/// The Python baseline: the translator's mixture for each class goes to
+/// official_style.py as tensor files; its images come back and are scored here.
+void python_official(benchmark::State& state) {
+  if (!models_ready(state)) return;
+  const auto dir = std::filesystem::temp_directory_path() / ("tr0n_quality_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    torch::NoGradGuard no_grad;
+    const auto p = shared().translator->mixture(tr0n::one_hot_conditions(torch::arange(classes), classes));
+    tr0n::write_tensor_file((dir / "logits.pt").string(), p.logits);
+    tr0n::write_tensor_file((dir / "means.pt").string(), p.means);
+  }
+  const char* python = std::getenv("TR0N_PYTHON") ? std::getenv("TR0N_PYTHON") : "/usr/bin/python3";
+  const auto models = std::getenv("TR0N_MODELS_DIR") ? std::string(std::getenv("TR0N_MODELS_DIR")) : TR0N_MODELS_DIR;
+  const auto out = (dir / "python").string();
+  const auto command = std::string(python) + " " + TR0N_BENCHMARKS_DIR "/official_style.py '" + models + "' '" +
+                       (dir / "logits.pt").string() + "' '" + (dir / "means.pt").string() + "' '" + out +
+                       "' --per-class " + std::to_string(per_class);
+  for (auto _ : state) {
+    if (std::system(command.c_str()) != 0) {
+      state.SkipWithError(("failed: " + command).c_str());
+      return;
+    }
+  }
+  std::ifstream in(out + ".json");
+  const auto report = nlohmann::json::parse(in);
+  std::vector<double> rates;
+  for (double seconds : report.at("seconds_per_class")) rates.push_back(static_cast<double>(per_class) / seconds);
+  record(state, python_row, tr0n::read_tensor_file(out + ".images.pt"), std::move(rates), 1, 100);
+  std::filesystem::remove_all(dir);
 }
-void tr0n_t5(benchmark::State& state) {
-  run(state, "tr0n: translator, T=5, batched", tr0n::init::translator_sample{}, tr0n::langevin_noise{}, 5,
-      job_dynamics, 100, false);
+void tr0n_batch1(benchmark::State& state) {
+  if (!models_ready(state)) return;
+  torch::manual_seed(7);
+  auto s = official_sampler();
+  run(state, "tr0n, official dynamics, batch 1", s, 100, true);
 }
-void tr0n_t0(benchmark::State& state) {
-  run(state, "tr0n: translator only, batched", tr0n::init::translator_sample{}, tr0n::langevin_noise{}, 0,
-      job_dynamics, 100, false);
+void tr0n_official_batched(benchmark::State& state) {
+  if (!models_ready(state)) return;
+  torch::manual_seed(7);
+  auto s = official_sampler();
+  run(state, "tr0n, official dynamics, batched", s, 100, false);
 }
-BENCHMARK(official)->Iterations(1)->Unit(benchmark::kSecond);
-BENCHMARK(official_batched)->Iterations(1)->Unit(benchmark::kSecond);
-BENCHMARK(tr0n_t100)->Iterations(1)->Unit(benchmark::kSecond);
-BENCHMARK(tr0n_t10)->Iterations(1)->Unit(benchmark::kSecond);
-BENCHMARK(tr0n_t5)->Iterations(1)->Unit(benchmark::kSecond);
-BENCHMARK(tr0n_t0)->Iterations(1)->Unit(benchmark::kSecond);
+void tr0n_job(benchmark::State& state) {
+  if (!models_ready(state)) return;
+  const auto steps = state.range(0);
+  auto s = job_sampler(steps);
+  run(state, steps == 0 ? "tr0n: translator only, batched" : "tr0n: translator, T=" + std::to_string(steps) + ", batched",
+      s, steps, false);
+}
+/// bfloat16 against float32 on the job's models: 256 chains, T = 10, each with
+/// its thread policy (float32 products in OpenBLAS, bfloat16 in oneDNN on
+/// LibTorch's pool), alternating, 7 pairs; the ratio of the medians.
+double precision_speedup = 0;
+void bf16_vs_fp32(benchmark::State& state) {
+  if (!models_ready(state)) return;
+  const auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
+  auto s32 = job_sampler(10), s16 = job_sampler(10, tr0n::precision::bf16);
+  std::vector<double> t32, t16;
+  auto time = [&](auto& s, tr0n::thread_workload workload, std::vector<double>& into) {
+    const tr0n::thread_scope threads(0, workload);
+    const auto start = std::chrono::steady_clock::now();
+    s.sample(conditions, 26);  // 260 chains: 256 and one condition's rounding
+    into.push_back(seconds_since(start));
+  };
+  for (auto _ : state) {
+    time(s32, tr0n::thread_workload::matrix_products, t32);  // warm-up
+    time(s16, tr0n::thread_workload::convolutions, t16);
+    t32.clear(), t16.clear();
+    for (int i = 0; i < 7; ++i) {
+      time(s32, tr0n::thread_workload::matrix_products, t32);
+      time(s16, tr0n::thread_workload::convolutions, t16);
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  precision_speedup = median(t32) / median(t16);
+  state.counters["fp32_samples_per_s"] = 260 / median(t32);
+  state.counters["bf16_samples_per_s"] = 260 / median(t16);
+  state.counters["bf16_speedup"] = precision_speedup;
+}
+void tr0n_t10_bf16(benchmark::State& state) {
+  if (!models_ready(state)) return;
+  const tr0n::thread_scope threads(0, tr0n::thread_workload::convolutions);
+  auto s = job_sampler(10, tr0n::precision::bf16);
+  run(state, "tr0n: translator, T=10, batched, bf16", s, 10, false);
+}
+
+BENCHMARK(python_official)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(tr0n_batch1)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(tr0n_official_batched)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(tr0n_job)->Arg(100)->Arg(10)->Arg(5)->Arg(0)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(tr0n_t10_bf16)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(bf16_vs_fp32)->Iterations(1)->Unit(benchmark::kSecond);
+
+void print_table() {
+  const auto& o = outcomes();
+  const auto base = o.find(python_row);
+  if (base == o.end()) return;
+  const auto& py = base->second;
+  std::printf("\n%-36s %6s %4s %20s %16s %18s\n", "configuration", "batch", "T", "samples/s", "eval_acc",
+              "x python");
+  auto speedup = [&](const outcome& r) {
+    const double s = r.rate() / py.rate();
+    const double rel = std::hypot(r.rate_se() / r.rate(), py.rate_se() / py.rate());
+    return std::pair{s, s * rel};
+  };
+  const outcome* best = nullptr;
+  std::string best_name;
+  for (const auto& [name, r] : o) {
+    const auto [s, se] = speedup(r);
+    std::printf("%-36s %6lld %4lld %11.1f +- %5.1f %7.3f +- %5.3f %8.1fx +- %5.1f\n", name.c_str(),
+                static_cast<long long>(r.batch), static_cast<long long>(r.steps), r.rate(), r.rate_se(), r.accuracy,
+                r.accuracy_se(), s, se);
+    if (r.accuracy >= py.accuracy && &r != &py && (!best || r.rate() > best->rate())) {
+      best = &r;
+      best_name = name;
+    }
+  }
+  if (precision_speedup > 0)
+    std::printf("bf16 against fp32, 256 chains, T = 10 (median of 7 alternating pairs): %.2fx the samples per second\n",
+                precision_speedup);
+  if (best) {
+    const auto [s, se] = speedup(*best);
+    std::printf("fastest at evaluation accuracy >= the Python baseline's %.3f: %s (%.3f), %.0fx +- %.0f its samples per "
+                "second\n",
+                py.accuracy, best_name.c_str(), best->accuracy, s, se);
+  } else {
+    std::printf("no tr0n configuration reaches the Python baseline's accuracy %.3f\n", py.accuracy);
+  }
+}
 
 }  // namespace
 
@@ -124,23 +287,5 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  const auto& o = outcomes();
-  const auto base = o.find("official: hybrid, T=100, one at a time");
-  if (base == o.end()) return 0;
-  std::printf("\n%-40s %6s %5s %12s %9s %9s\n", "configuration", "batch", "T", "samples/s", "eval_acc", "speed-up");
-  const outcome* best = nullptr;
-  std::string best_name;
-  for (const auto& [name, r] : o) {
-    std::printf("%-40s %6lld %5lld %12.1f %9.3f %8.1fx\n", name.c_str(), static_cast<long long>(r.batch),
-                static_cast<long long>(r.steps), r.samples_per_s, r.accuracy, r.samples_per_s / base->second.samples_per_s);
-    if (r.accuracy >= 0.90 && (!best || r.samples_per_s > best->samples_per_s)) {
-      best = &r;
-      best_name = name;
-    }
-  }
-  if (base->second.accuracy < 0.90)
-    std::printf("the official configuration scores %.3f, below 0.90\n", base->second.accuracy);
-  if (best)
-    std::printf("fastest at eval accuracy >= 0.90: %s, %.1fx the official configuration's samples per second\n",
-                best_name.c_str(), best->samples_per_s / base->second.samples_per_s);
+  print_table();
 }

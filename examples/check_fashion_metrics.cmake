@@ -2,15 +2,16 @@
 # at every equal T > 0, the translator start beats the prior start on
 # evaluation accuracy and on mean energy.
 #   cmake -DMETRICS=out/metrics.json -P check_fashion_metrics.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/metrics_json.cmake)
 file(READ "${METRICS}" doc)
 string(JSON rows_len LENGTH "${doc}" rows)
 math(EXPR last "${rows_len} - 1")
 set(compared 0)
 foreach(i RANGE ${last})
   string(JSON init GET "${doc}" rows ${i} init)
-  string(JSON steps GET "${doc}" rows ${i} steps)
-  string(JSON acc GET "${doc}" rows ${i} eval_accuracy)
-  string(JSON energy GET "${doc}" rows ${i} mean_energy)
+  tr0n_json_number(steps "${doc}" rows ${i} steps)
+  tr0n_json_number(acc "${doc}" rows ${i} eval_accuracy)
+  tr0n_json_number(energy "${doc}" rows ${i} mean_energy)
   set(${init}_${steps}_acc ${acc})
   set(${init}_${steps}_energy ${energy})
   list(APPEND all_steps ${steps})

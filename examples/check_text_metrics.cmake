@@ -6,6 +6,7 @@
 #  - its attribute agreement is at least twice chance (the rate of the named
 #    value among real test images of the class).
 #   cmake -DMETRICS=out_text/metrics.json -DMIN_ZERO_SHOT=0.75 -DMIN_ACCURACY=0.85 -P check_text_metrics.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/metrics_json.cmake)
 file(READ "${METRICS}" doc)
 
 # A number in [0, 10) as an integer in thousandths (CMake's math() has integers only).
@@ -21,7 +22,7 @@ function(permille value out)
   endif()
 endfunction()
 
-string(JSON zero_shot GET "${doc}" clip zero_shot_accuracy)
+tr0n_json_number(zero_shot "${doc}" clip zero_shot_accuracy)
 message(STATUS "small CLIP zero-shot test accuracy ${zero_shot} (needs ${MIN_ZERO_SHOT})")
 if(zero_shot LESS MIN_ZERO_SHOT)
   message(FATAL_ERROR "zero-shot accuracy ${zero_shot} is below ${MIN_ZERO_SHOT}")
@@ -34,10 +35,10 @@ set(prior_t -1)
 foreach(i RANGE ${last})
   string(JSON method GET "${doc}" rows ${i} method)
   string(JSON init GET "${doc}" rows ${i} init)
-  string(JSON steps GET "${doc}" rows ${i} steps)
+  tr0n_json_number(steps "${doc}" rows ${i} steps)
   string(JSON noise GET "${doc}" rows ${i} noise)
-  string(JSON acc GET "${doc}" rows ${i} class_accuracy)
-  string(JSON agreement GET "${doc}" rows ${i} attribute_agreement)
+  tr0n_json_number(acc "${doc}" rows ${i} class_accuracy)
+  tr0n_json_number(agreement "${doc}" rows ${i} attribute_agreement)
   if(method MATCHES "^tr0n\\+T" AND steps GREATER 0 AND steps LESS_EQUAL 20
      AND steps LESS tr0n_t)
     set(tr0n_t ${steps})
@@ -66,7 +67,7 @@ endif()
 if(NOT tr0n_acc GREATER fusedream_${tr0n_t}_acc)
   message(FATAL_ERROR "TR0N at T=${tr0n_t} does not beat the FuseDream-style baseline at equal gradient evaluations")
 endif()
-string(JSON chance GET "${doc}" real attribute_chance)
+tr0n_json_number(chance "${doc}" real attribute_chance)
 permille(${chance} chance_pm)
 permille(${tr0n_agreement} agreement_pm)
 math(EXPR needed "2 * ${chance_pm}")

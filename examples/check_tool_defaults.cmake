@@ -4,6 +4,7 @@
 # evaluation classifier. Fails if default refinement makes the translator's
 # start worse, or if the prior start with the same flags is not far behind.
 #   cmake -DTOOL=tr0n -DJOB=fashion_mnist -DMODELS=dir -DOUT=dir [-DPREFIX=quick_] -P check_tool_defaults.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/metrics_json.cmake)
 file(MAKE_DIRECTORY "${OUT}")
 set(labels 0,1,2,3,4,5,6,7,8,9)
 set(models --generator ${MODELS}/${PREFIX}generator.ts.pt --encoder ${MODELS}/${PREFIX}aux_classifier.ts.pt)
@@ -30,8 +31,8 @@ foreach(entry IN LISTS runs)
   run(${TOOL} sample ${models} --translator ${OUT}/translator.pt --labels ${labels} --samples-per-condition 30
       --energy cross_entropy --seed 0 ${flags} --out ${OUT}/${name}.pt)
   run(${JOB} --models-dir ${MODELS} ${QUICK} --score ${OUT}/${name}.pt --score-labels ${labels})
-  string(JSON ${name}_acc GET "${last_output}" accuracy)
-  string(JSON ${name}_div GET "${last_output}" diversity)
+  tr0n_json_number(${name}_acc "${last_output}" accuracy)
+  tr0n_json_number(${name}_div "${last_output}" diversity)
   set(${name}_json "${last_output}")
   message(STATUS "${name}: evaluation accuracy ${${name}_acc}, diversity ${${name}_div}")
 endforeach()
@@ -39,9 +40,9 @@ if(tr0n_acc LESS start_acc)
   message(FATAL_ERROR "default refinement degraded the translator's start: ${start_acc} -> ${tr0n_acc}")
 endif()
 # 0.2 of accuracy, in counts of correctly classified samples (math() has integers only).
-string(JSON tr0n_correct GET "${tr0n_json}" correct)
-string(JSON prior_correct GET "${prior_json}" correct)
-string(JSON samples GET "${tr0n_json}" samples)
+tr0n_json_number(tr0n_correct "${tr0n_json}" correct)
+tr0n_json_number(prior_correct "${prior_json}" correct)
+tr0n_json_number(samples "${tr0n_json}" samples)
 math(EXPR gap "${tr0n_correct} - ${prior_correct}")
 math(EXPR needed "${samples} / 5")
 if(gap LESS needed)

@@ -37,6 +37,7 @@
 #include <tr0n/priors/truncated_normal.hpp>
 #include <tr0n/priors/uniform.hpp>
 #include <tr0n/random.hpp>
+#include <tr0n/runtime/precision.hpp>
 #include <tr0n/sampling/sampler.hpp>
 #include <tr0n/schedules/noise.hpp>
 #include <tr0n/schedules/step_schedules.hpp>

@@ -42,9 +42,13 @@ for pattern in (r"set\(VCPKG_BUILD_TYPE release\)", r"vcpkg_from_github\(", r"vc
                 r"-DTR0N_BUILD_TESTS=OFF", r"-DTR0N_BUILD_EXAMPLES=OFF", r"-DTR0N_BUILD_BENCHMARKS=OFF",
                 r"vcpkg_check_features\(.*tools TR0N_BUILD_TOOLS", r"vcpkg_cmake_install\(\)",
                 r"vcpkg_cmake_config_fixup\(PACKAGE_NAME tr0n CONFIG_PATH share/tr0n\)",
-                r"file\(REMOVE_RECURSE", r"vcpkg_install_copyright\(", r"usage", r"TR0N_SOURCE_DIR"):
+                r"file\(REMOVE_RECURSE", r"vcpkg_install_copyright\(", r"usage", r"TR0N_SOURCE_DIR",
+                r"-DTR0N_ENABLE_DISTRIBUTED=OFF", r"-DTR0N_ENABLE_SERVE=OFF", r"--binarysource=clear"):
     check(re.search(pattern, portfile, re.S), f"portfile.cmake: no {pattern}")
 check((port / "usage").exists(), "vcpkg: no usage file")
+readme = (here.parent / "README.md").read_text()
+check(re.search(r"TR0N_SOURCE_DIR=\$PWD vcpkg install tr0n .*--binarysource=clear", readme),
+      "README: the vcpkg command for a checkout must bypass the binary cache (--binarysource=clear)")
 
 # Conan, against a stub `conan` package that records what the recipe does.
 calls = {}

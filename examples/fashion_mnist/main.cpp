@@ -50,6 +50,7 @@ struct config {
   std::vector<std::string> methods{"prior", "translator", "tr0n", "hybrid", "best_of"};
   bool quick = false;
   int threads = 0;
+  std::string precision = "fp32";  // what G and f compute in while sampling
   std::string score;
   std::vector<int64_t> score_labels;
   // Sizes; --quick shrinks them.
@@ -139,13 +140,20 @@ int main(int argc, char** argv) {
   app.add_option("--threads", cfg.threads, "CPU threads (0: every core), without oversubscribing LibTorch and OpenBLAS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--precision", cfg.precision, "What G and f compute in while sampling: fp32 or bf16")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   auto* score = app.add_option("--score", cfg.score, "Rate a samples file from `tr0n sample`, print JSON, and exit");
   app.add_option("--score-labels", cfg.score_labels, "The class labels the scored samples were drawn for")
       ->delimiter(',')
       ->needs(score);
   CLI11_PARSE(app, argc, argv);
 
-  const auto threads = tr0n::configure_threads(cfg.threads);
+  // bfloat16 products run on LibTorch's pool (oneDNN), not OpenBLAS's.
+  const auto compute = tr0n::parse_precision(cfg.precision);
+  const auto threads = tr0n::configure_threads(cfg.threads, compute == tr0n::precision::fp32
+                                                                ? tr0n::thread_workload::matrix_products
+                                                                : tr0n::thread_workload::convolutions);
   std::fprintf(stderr, "fashion_mnist: %s\n", threads.describe().c_str());
   const fashion::model_cache cache{cfg.models_dir, cfg.quick ? "quick_" : ""};
   if (!cfg.score.empty()) {
@@ -247,7 +255,7 @@ int main(int argc, char** argv) {
     rows.push_back({std::move(method), std::string(decltype(init)::name), steps, std::move(r), secs});
   };
   const auto job_options =
-      tr0n::sampler_options().momentum(cfg.momentum).grad_clip(cfg.grad_clip).seed(cfg.seed + 7);
+      tr0n::sampler_options().momentum(cfg.momentum).grad_clip(cfg.grad_clip).seed(cfg.seed + 7).precision(compute);
   auto run = [&](std::string method, auto init, int64_t steps) {
     run_with(std::move(method), init, steps, job_options, noise);
   };
@@ -263,7 +271,11 @@ int main(int argc, char** argv) {
     if (methods.count("tr0n") && t > 0) run("tr0n+T" + std::to_string(t), tr0n::init::translator_sample{}, t);
   if (methods.count("hybrid"))  // the official code's start and dynamics
     run_with("hybrid+T" + std::to_string(cfg.official_steps), tr0n::init::translator_mixture{}, cfg.official_steps,
-             tr0n::sampler_options().momentum(cfg.official_momentum).grad_clip(cfg.official_clip).seed(cfg.seed + 7),
+             tr0n::sampler_options()
+                 .momentum(cfg.official_momentum)
+                 .grad_clip(cfg.official_clip)
+                 .seed(cfg.seed + 7)
+                 .precision(compute),
              tr0n::fixed_noise{cfg.official_noise});
   if (methods.count("best_of"))
     run("best_of_8+T" + std::to_string(short_t), tr0n::init::best_of<8, tr0n::init::translator_sample>{}, short_t);
@@ -307,6 +319,7 @@ int main(int argc, char** argv) {
                {"samples_per_class", n},
                {"grid_rows", fashion::class_names},
                {"quick", cfg.quick},
+               {"precision", cfg.precision},
                {"seconds", {{"models", train_seconds}, {"total", total_seconds}}}};
   tr0n::write_file_atomically((cfg.out / "metrics.json").string(), metrics.dump(2) + "\n");
   std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",

@@ -112,7 +112,7 @@ int checkpoint(const uint8_t* data, size_t size) {
                                                options.steps(), options.dataset_size());
     auto gen = tr0n::make_generator(0);
     std::mt19937_64 host;
-    tr0n::detail::restore_streams(state.streams.at(0), gen, host, name);
+    tr0n::detail::restore_streams(state.streams.at(0), gen, host, name, state.libtorch);
   });
 }
 

@@ -156,6 +156,43 @@ TEST_CASE("sampling is reproducible with a seed and honours schedules and moment
   CHECK(langevin_noise{.beta = 2.0}.sigma(0.25) == Approx(0.5));
 }
 
+TEST_CASE("bf16 runs the models in bfloat16 and keeps chains, energies and results in float32",
+          "[sampler][precision]") {
+  auto& p = problem();
+  auto run = [&](precision compute) {
+    sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(5).seed(3).precision(compute),
+              init::translator_sample{}, constant_step{0.05}, fixed_noise{0.0});
+    return s.sample(p.conditions(), 4);
+  };
+  const auto full = run(precision::fp32), half = run(precision::bf16);
+  for (const auto* t : {&half.z, &half.x, &half.energy}) CHECK(t->scalar_type() == torch::kFloat32);
+  // The models ran in bfloat16 (8-bit mantissa: rounding of about 4e-3 relative per product), so the
+  // results differ from float32's, but only by that rounding carried through 5 small steps.
+  CHECK_FALSE(torch::equal(full.x, half.x));
+  const double dz = (half.z - full.z).abs().max().item<double>();
+  const double de = ((half.energy - full.energy).abs() / full.energy.abs().clamp_min(1e-3)).max().item<double>();
+  INFO("max |dz| " << dz << ", max relative energy difference " << de);
+  CHECK(dz < 0.01);  // measured 4e-4 here
+  CHECK(de < 0.1);   // measured 8.5e-3 here
+  CHECK(half.ok.all().item<bool>());
+
+  // The scope: products in bfloat16 inside, float32 again after; nothing at fp32.
+  const auto x = torch::randn({4, 3}), w = torch::randn({2, 3});
+  {
+    tr0n::detail::precision_scope scope(precision::bf16, torch::kCPU);
+    CHECK(torch::linear(x, w).scalar_type() == torch::kBFloat16);
+    {
+      tr0n::detail::precision_scope inner(precision::fp32, torch::kCPU);
+      CHECK(torch::linear(x, w).scalar_type() == torch::kBFloat16);
+    }
+  }
+  CHECK(torch::linear(x, w).scalar_type() == torch::kFloat32);
+
+  CHECK_THROWS_WITH(run(precision::fp16), Catch::Contains("precision fp16 needs a CUDA device"));
+  CHECK(parse_precision("bf16") == precision::bf16);
+  CHECK_THROWS_WITH(parse_precision("fp8"), Catch::Contains("precision 'fp8': expected bf16, fp16 or fp32"));
+}
+
 TEST_CASE("the sampler works on a box prior and clamps to it", "[sampler]") {
   torch::manual_seed(4);
   auto g = make_generator([](const torch::Tensor& z) { return z; }, truncated_normal(2, 0.5));

@@ -401,6 +401,28 @@ TEST_CASE("training killed and resumed from its checkpoint ends bitwise where th
   for (const auto& item : pw) CHECK(torch::equal(item.value(), pr[item.key()]));
 }
 
+TEST_CASE("training pairs computed in bf16 train a translator as float32 pairs do", "[translator][training][precision]") {
+  const auto w = torch::tensor({{1.5, 0.3}, {-0.2, 1.2}});
+  auto g = make_generator([w](const torch::Tensor& z) { return torch::tanh(torch::linear(z, w)); }, standard_normal(2));
+  identity_encoder f{2};
+  auto train = [&](precision compute) {
+    torch::manual_seed(5);
+    mixture_translator q(mixture_translator_options(2, 2).components(3));
+    auto report = train_translator(q, g, f, translator_training_options().steps(150).seed(4).precision(compute));
+    for (const auto& t : q->parameters()) CHECK(t.scalar_type() == torch::kFloat32);
+    return report;
+  };
+  const auto full = train(precision::fp32), half = train(precision::bf16);
+  // c = tanh(W z) is learnable: both reach a negative NLL; bfloat16 pairs (G's product rounded) move it little.
+  INFO("NLL fp32 " << full.nll() << ", bf16 " << half.nll());
+  CHECK(half.nll() != full.nll());
+  CHECK(full.nll() < 0);
+  CHECK(half.nll() < 0);
+  CHECK(std::abs(half.nll() - full.nll()) < 0.2);
+  CHECK(translator_training_options().precision(precision::bf16).record().back() ==
+        std::pair<std::string, std::string>("precision", "bf16"));
+}
+
 TEST_CASE("a checkpoint is refused, by name, for another format, other options or another translator",
           "[translator][training][checkpoint][errors]") {
   auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
@@ -452,6 +474,31 @@ TEST_CASE("a checkpoint is refused, by name, for another format, other options o
   rewrite(two, 2, 2);
   CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from(two)),
                     Catch::Contains("two.ckpt: written by a run of 2 processes, but this run has 1: resume it with 2 processes"));
+
+  // A generator state another LibTorch wrote (2.x's CUDA state is 16 bytes) is refused naming both versions;
+  // the same version with the same bytes is refused as not this device's state.
+  auto with_state = [&](const std::string& to, const std::string& libtorch) {
+    torch::serialize::InputArchive in;
+    in.load_from(path);
+    torch::serialize::OutputArchive out;
+    for (const auto& key : in.keys()) {
+      if (key == "rng" || key == "libtorch_version") continue;
+      c10::IValue v;
+      REQUIRE(in.try_read(key, v));
+      out.write(key, v);
+    }
+    out.write("rng", torch::zeros({16}, torch::kUInt8));
+    out.write("libtorch_version", tr0n::detail::bytes_tensor(libtorch));
+    out.save_to(to);
+  };
+  const auto foreign = (dir / "foreign.ckpt").string(), same = (dir / "same.ckpt").string();
+  with_state(foreign, "2.5.1");
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from(foreign)),
+                    Catch::Contains("foreign.ckpt: its 16-byte generator state was written by LibTorch 2.5.1") &&
+                        Catch::Contains(std::string("this LibTorch (") + TORCH_VERSION + ")"));
+  with_state(same, TORCH_VERSION);
+  CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from(same)),
+                    Catch::Contains("same.ckpt: field rng is not a state of this device's generator"));
 
   // Another format version; a translator file; a truncated checkpoint.
   torch::serialize::OutputArchive future;

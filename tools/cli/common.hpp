@@ -199,6 +199,7 @@ inline torch::Tensor read_image(const std::string& path, const torch::Tensor& li
 ///    start scored 0.910 / 0.934 / 0.943 (from the prior: 0.114 / 0.197 / 0.278).
 struct dynamics_flags {
   std::string energy;
+  tr0n::precision precision = tr0n::precision::fp32;  ///< from --precision (run_setup)
   int64_t augment = 0;
   double step_size = 0, noise_std = 0.01, momentum = 0, grad_clip = 0;
   /// The step size: the flag's, else the energy's default.
@@ -253,6 +254,7 @@ struct common_flags {
   std::string dist_backend = "gloo";
   double dist_timeout = 300;
   std::vector<int64_t> image_shape;  ///< C, H, W for a generator with flat output
+  std::string precision = "fp32";    ///< what G and f compute in
 };
 
 /// `--image-shape`'s check: three positive sizes, C = 1 or 3.
@@ -295,6 +297,11 @@ inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--seed", f.seed, "Seed for reproducible runs");
+  cmd->add_option("--precision", f.precision,
+                  "What the generator and the encoder compute in: fp32, bf16 (fast on CPUs with AVX512_BF16, and "
+                  "on GPUs) or fp16 (CUDA only); latents, energies and updates stay float32")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+      ->capture_default_str();
   cmd->add_option("--image-shape", f.image_shape,
                   "C,H,W: how a flat generator output [B, C*H*W] is an image (checked at start; sample writes x "
                   "as [N, C, H, W], serve draws it)")
@@ -399,14 +406,30 @@ tr0n::sample_result with_sampler(const std::string& init, G& g, F& f, const E& e
 struct run_setup {
   torch::Device device;
   tr0n::thread_config threads;
+  tr0n::precision precision = tr0n::precision::fp32;
 
   /// `--threads 0` means every core, shared among the processes torchrun
   /// started on this machine (LOCAL_WORLD_SIZE), so they never oversubscribe it.
+  /// bfloat16 products run on LibTorch's pool (oneDNN), not OpenBLAS's: the
+  /// threads go there.
   static run_setup start(const common_flags& f) {
     int threads = f.threads;
     if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); threads == 0 && local && std::atoi(local) > 1)
       threads = std::max(1, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) / std::atoi(local));
-    return {parse_device(f.device), tr0n::configure_threads(threads)};
+    const auto device = parse_device(f.device);
+    const auto precision = tr0n::parse_precision(f.precision);
+    try {
+      tr0n::check_precision(precision, device);
+    } catch (const std::exception&) {
+      tr0n::detail::fail("--precision ", f.precision, ": needs --device cuda (on the CPU, LibTorch's autocast runs bf16 "
+                         "only)");
+    }
+    return {device, tr0n::configure_threads(threads, workload(precision, device)), precision};
+  }
+
+  static tr0n::thread_workload workload(tr0n::precision p, const torch::Device& device) {
+    return p != tr0n::precision::fp32 && device.is_cpu() ? tr0n::thread_workload::convolutions
+                                                          : tr0n::thread_workload::matrix_products;
   }
 
   /// `--device`, checked against this LibTorch build and machine.
@@ -450,8 +473,8 @@ struct run_setup {
 #endif
 
   void announce(const char* command, const common_flags& f, const std::string& details) const {
-    std::fprintf(stderr, "tr0n %s: device %s, %s, seed %s%s%s\n", command, device.str().c_str(),
-                 threads.describe().c_str(), f.seed ? std::to_string(*f.seed).c_str() : "none",
+    std::fprintf(stderr, "tr0n %s: device %s, %s, %s, seed %s%s%s\n", command, device.str().c_str(),
+                 tr0n::to_string(precision), threads.describe().c_str(), f.seed ? std::to_string(*f.seed).c_str() : "none",
                  details.empty() ? "" : ", ", details.c_str());
   }
 };

@@ -177,7 +177,8 @@ inline int run_sample(common_flags common, sample_flags f) {
                         .momentum(f.dyn.momentum)
                         .grad_clip(f.dyn.grad_clip)
                         .max_batch(max_batch > 0 ? std::max<int64_t>(max_batch, 64) : 0)
-                        .seed(common.seed);
+                        .seed(common.seed)
+                        .precision(setup.precision);
   const tr0n::constant_step schedule{f.dyn.step()};
   const tr0n::fixed_noise noise{f.dyn.noise_std};
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.steps / 50)); };

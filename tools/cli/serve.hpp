@@ -342,7 +342,8 @@ json run_request(const request& r, Generator& generator, Encoder& encoder, const
                         .momentum(f.dyn.momentum)
                         .grad_clip(f.dyn.grad_clip)
                         .seed(r.seed)
-                        .record_trace(true);
+                        .record_trace(true)
+                        .precision(f.dyn.precision);
   const abandon_check check{abandoned};
   const auto res = with_sampler(r.start, generator, encoder, energy, q, opts, tr0n::constant_step{f.dyn.step()},
                                 tr0n::fixed_noise{f.dyn.noise_std}, [&](auto& s) { return s.sample(c, r.n, check); });
@@ -500,7 +501,9 @@ inline int run_serve(const common_flags& common, serve_flags f) {
   // Requests are small: whole samplers in parallel beat threads inside one.
   const int total = common.threads > 0 ? common.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (f.workers == 0) f.workers = std::min(total, 16);
-  setup.threads = tr0n::configure_threads(std::max<int>(1, total / static_cast<int>(f.workers)));
+  setup.threads = tr0n::configure_threads(std::max<int>(1, total / static_cast<int>(f.workers)),
+                                         run_setup::workload(setup.precision, setup.device));
+  f.dyn.precision = setup.precision;
   auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, setup.device);
   resolve_energy(f.dyn, q ? std::optional((*q)->transform()) : std::nullopt);
   auto prior = cli_prior::parse(common.prior, latent_dim);

@@ -91,7 +91,8 @@ inline int run_train(common_flags common, const train_flags& f) {
                       .batch_size(f.batch)
                       .lr(f.lr)
                       .condition_noise(f.condition_noise)
-                      .seed(common.seed);
+                      .seed(common.seed)
+                      .precision(setup.precision);
   if (every > 0 || f.resume) training.checkpoint_path(checkpoint).checkpoint_every(every);
   if (f.resume) training.resume_from(checkpoint);
   auto bar = [&] { return tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)); };

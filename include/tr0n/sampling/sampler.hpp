@@ -40,6 +40,7 @@
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/fit.hpp>
+#include <tr0n/runtime/precision.hpp>
 #include <tr0n/detail/math.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/energies/context.hpp>
@@ -106,6 +107,10 @@ struct sampler_options {
   /// Makes a run reproducible. The run draws from its own generator and
   /// leaves LibTorch's global one alone (unseeded runs take one seed from it).
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+  /// What the generator and the encoder compute in (`tr0n/runtime/precision.hpp`):
+  /// `bf16` runs them under autocast; latents, gradients as applied, energies
+  /// and the update stay float32. A device that cannot run it is refused.
+  TORCH_ARG(tr0n::precision, precision) = tr0n::precision::fp32;
 
  public:
   void validate() const {
@@ -249,6 +254,7 @@ class sampler {
                   "tr0n::sampler: Init must model InitPolicy (name, start(sampler, c) returning a "
                   "state with .leaf, latent(state))");
     check_call(conditions, n);
+    check_precision(options_.precision(), conditions.device());
     const uint64_t seed = options_.seed() ? *options_.seed() : draw_seed();
     torch::AutoGradMode grad_mode(true);
 
@@ -319,8 +325,8 @@ class sampler {
         std::optional<chain_streams_scope> scope;  // energies may draw (augmentations)
         if (!whole) scope.emplace(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
         auto z = init_.latent(*k.state).detach();
-        auto x = detail::unwrap(generator_).forward(z);
-        context_type ctx(z, x, k.c, prior(), encoder_);
+        auto x = generate(z);
+        context_type ctx(z, x, k.c, prior(), encoder_, options_.precision());
         auto e = energy_(ctx).detach();
         k.state.reset();  // frees the chunk's state before the next chunk's evaluation
         if constexpr (streaming) {
@@ -382,9 +388,14 @@ class sampler {
 
   /// Per-row energies without the checks of `evaluate` (the step loop's shapes are known).
   torch::Tensor energy_of(const torch::Tensor& z, const torch::Tensor& c) {
-    auto x = detail::unwrap(generator_).forward(z);
-    context_type ctx(z, x, c, prior(), encoder_);
+    auto x = generate(z);
+    context_type ctx(z, x, c, prior(), encoder_, options_.precision());
     return energy_(ctx);
+  }
+
+  /// `G(z)` in the run's precision, as float32.
+  torch::Tensor generate(const torch::Tensor& z) {
+    return detail::forward_in(options_.precision(), detail::unwrap(generator_), z);
   }
 
   /// Step `t` of chunk `k`, with its streams installed; returns its energies before the step. Failed

@@ -24,7 +24,9 @@
 /// Reading refuses, naming the file and the field: another format version,
 /// training options that differ (each one named with both values), a
 /// translator whose options or shapes differ, and any file that is not a
-/// whole checkpoint.
+/// whole checkpoint. A checkpoint also records the LibTorch that wrote it: a
+/// generator state this LibTorch cannot take (CUDA's is 816 bytes in 1.13, 16
+/// in 2.x) is refused naming both versions.
 #include <tr0n/adapters/atomic_file.hpp>
 #include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
@@ -33,6 +35,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/types.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <cstdint>
@@ -112,6 +115,7 @@ struct checkpoint_state {
   torch::Tensor initial_log_std, late_log_std;  ///< undefined when not yet set
   double late_reach = 0;
   std::vector<stream_state> streams;  ///< one per process, in rank order
+  std::string libtorch = TORCH_VERSION;  ///< the LibTorch that wrote it ("" for files before it was recorded)
 };
 
 /// The checkpoint field `name` of process `rank` (rank 0's keep version 1's names).
@@ -160,6 +164,7 @@ void write_checkpoint(const std::string& path, const option_record& options, con
   archive.write("losses", s.losses.to(torch::kCPU, torch::kFloat64));
   archive.write("late_reach", torch::tensor({s.late_reach}, torch::kFloat64));
   archive.write("world_size", scalar(static_cast<int64_t>(s.streams.size())));
+  archive.write("libtorch_version", bytes_tensor(TORCH_VERSION));
   for (size_t r = 0; r < s.streams.size(); ++r) {
     const auto& st = s.streams[r];
     const auto rank = static_cast<int64_t>(r);
@@ -240,13 +245,16 @@ checkpoint_state read_checkpoint(std::string bytes, const std::string& name, con
   std::string diffs;
   for (const auto& [key, value] : options) {
     const auto it = saved.find(key);
-    const std::string was = it == saved.end() ? "(none)" : it->second;
+    // Checkpoints from before the compute precision was recorded were float32.
+    const std::string was = it != saved.end() ? it->second : key == "precision" ? "fp32" : "(none)";
     if (was != value) diffs += (diffs.empty() ? "" : "; ") + key + " = " + was + " there, " + value + " here";
   }
   if (!diffs.empty())
     fail(where, ": written with other training options (", diffs, "): resume with the options it was written with");
 
   checkpoint_state s;
+  const auto libtorch = read("libtorch_version", false);
+  s.libtorch = libtorch.defined() ? tensor_bytes(libtorch) : std::string();
   s.seed = static_cast<uint64_t>(integer("seed"));
   if (seed && *seed != s.seed)
     fail(where, ": written with seed = ", s.seed, ", but this run has seed = ", *seed);
@@ -326,13 +334,20 @@ checkpoint_state read_checkpoint(std::istream& in, const std::string& name, cons
                          options, seed, q, params, steps, dataset_size, world_size);
 }
 
-/// Puts a process's random streams back as the checkpoint left them.
+/// Puts a process's random streams back as the checkpoint left them;
+/// `libtorch` is the version that wrote them (`checkpoint_state::libtorch`).
 inline void restore_streams(const stream_state& s, at::Generator& gen, std::mt19937_64& host,
-                            const std::string& name) {
+                            const std::string& name, const std::string& libtorch = TORCH_VERSION) {
   try {
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(s.rng);
   } catch (const std::exception& e) {
+    if (libtorch != TORCH_VERSION)
+      fail("checkpoint ", name, ": its ", s.rng.numel(), "-byte generator state was written by LibTorch ",
+           libtorch.empty() ? std::string("(not recorded: an earlier tr0n wrote it)") : libtorch, ", and this LibTorch (",
+           TORCH_VERSION, ") cannot take it for its ", gen.device().type(),
+           " generator (CUDA's state is 816 bytes in 1.13 and 16 in 2.x): resume with the LibTorch that wrote it",
+           ", or start the run again");
     fail("checkpoint ", name, ": field rng is not a state of this device's generator (", brief(e), ")");
   }
   std::istringstream in(s.host_rng);

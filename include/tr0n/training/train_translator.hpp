@@ -71,6 +71,7 @@
 #include <tr0n/detail/masked_adam.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/random.hpp>
+#include <tr0n/runtime/precision.hpp>
 #include <tr0n/training/checkpoint.hpp>
 
 #include <torch/types.h>
@@ -128,6 +129,9 @@ struct translator_training_options {
   TORCH_ARG(int64_t, checkpoint_every) = 0;
   /// A checkpoint to continue from, written by a run with these same options.
   TORCH_ARG(std::string, resume_from) = "";
+  /// What the generator and the encoder compute the training pairs in
+  /// (`tr0n/runtime/precision.hpp`); the translator trains in float32.
+  TORCH_ARG(tr0n::precision, precision) = tr0n::precision::fp32;
 
  public:
   /// The options that shape the result, as `name = value` text (what a
@@ -144,7 +148,8 @@ struct translator_training_options {
             {"loss_scale", option_text(loss_scale_)},
             {"condition_noise", option_text(condition_noise_)},
             {"dataset_size", std::to_string(dataset_size_)},
-            {"max_skipped_fraction", option_text(max_skipped_fraction_)}};
+            {"max_skipped_fraction", option_text(max_skipped_fraction_)},
+            {"precision", to_string(precision_)}};
   }
 
   void validate() const {
@@ -205,11 +210,11 @@ namespace detail {
 /// Pairs `(z, c)` with `z ~ p(z)` and `c` the translator's conditions for `f(G(z))`, without gradients.
 template <class T, class G, class F>
 std::pair<torch::Tensor, torch::Tensor> make_pairs(T& translator, G& generator, F& encoder, int64_t n,
-                                                   torch::TensorOptions options) {
+                                                   torch::TensorOptions options, precision compute = precision::fp32) {
   torch::NoGradGuard no_grad;
   auto& g = unwrap(generator);
   auto z = g.prior().sample(n, options);
-  auto features = unwrap(encoder).forward(g.forward(z));
+  auto features = forward_in(compute, unwrap(encoder), forward_in(compute, g, z));
   const auto width = unwrap(translator).condition_dim();
   if (features.dim() != 2 || features.size(1) != width)
     fail("train_translator: encoder: produced features of shape ", shape_of(features),
@@ -315,6 +320,7 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
   std::vector<torch::Tensor> params = q.parameters();
   if (params.empty()) detail::fail("train_translator: translator: has no parameters to train");
   const torch::TensorOptions tensor_options = params.front().options().requires_grad(false);
+  check_precision(options.precision(), tensor_options.device());
 
   torch::AutoGradMode grad_mode(true);
   q.train(true);
@@ -350,7 +356,7 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
     std::vector<torch::Tensor> zs, cs;
     for (int64_t done = 0; done < options.dataset_size(); done += options.batch_size()) {
       const auto n = std::min(options.batch_size(), options.dataset_size() - done);
-      auto [z, c] = detail::make_pairs(translator, generator, encoder, n, tensor_options);
+      auto [z, c] = detail::make_pairs(translator, generator, encoder, n, tensor_options, options.precision());
       zs.push_back(z);
       cs.push_back(c);
     }
@@ -360,7 +366,8 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
   }
   auto next_batch = [&]() -> std::pair<torch::Tensor, torch::Tensor> {
     if (options.dataset_size() == 0)
-      return detail::make_pairs(translator, generator, encoder, options.batch_size(), tensor_options);
+      return detail::make_pairs(translator, generator, encoder, options.batch_size(), tensor_options,
+                                options.precision());
     std::vector<torch::Tensor> parts;
     for (int64_t need = options.batch_size(); need > 0;) {
       if (cursor == options.dataset_size()) {
@@ -396,7 +403,7 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
     adam.step_count() = r.adam_t.to(tensor_options.device(), torch::kFloat64).reshape({});
     auto& streams = detail::thread_streams();
     const auto& mine = r.streams[static_cast<size_t>(reducer.rank())];
-    detail::restore_streams(mine, streams.tensors, detail::host_engine(), resume_name);
+    detail::restore_streams(mine, streams.tensors, detail::host_engine(), resume_name, r.libtorch);
     for (int64_t i = 0; i < r.step; ++i) losses.push_back(r.losses[i].to(tensor_options));
     skipped.fill_(r.skipped);
     if (r.initial_log_std.defined()) initial_log_std = r.initial_log_std.to(tensor_options);

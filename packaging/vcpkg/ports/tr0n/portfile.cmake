@@ -3,9 +3,13 @@
 set(VCPKG_BUILD_TYPE release)
 
 if(DEFINED ENV{TR0N_SOURCE_DIR})
-  # Testing the port: build from a local checkout instead of a release, e.g.
-  #   TR0N_SOURCE_DIR=$PWD vcpkg install tr0n --overlay-ports=packaging/vcpkg/ports
+  # Testing the port: build from a local checkout instead of a release. vcpkg's
+  # ABI hash sees the port's files, not the tree, so a cached package would be
+  # restored after the tree changed: bypass the binary cache (README), e.g.
+  #   vcpkg remove tr0n; TR0N_SOURCE_DIR=$PWD vcpkg install tr0n --overlay-ports=packaging/vcpkg/ports --binarysource=clear
   set(SOURCE_PATH "$ENV{TR0N_SOURCE_DIR}")
+  message(STATUS "tr0n from the tree ${SOURCE_PATH}: install it with --binarysource=clear, "
+                 "or vcpkg restores a package built from an earlier state of the tree")
 else()
   vcpkg_from_github(
     OUT_SOURCE_PATH SOURCE_PATH
@@ -28,6 +32,10 @@ vcpkg_cmake_configure(
     -DTR0N_BUILD_EXAMPLES=OFF
     -DTR0N_BUILD_BENCHMARKS=OFF
     -DTR0N_INSTALL=ON
+    # The tool's optional parts use libraries the port does not declare
+    # (Gloo, cpp-httplib 0.11's server internals, nlohmann-json): left out.
+    -DTR0N_ENABLE_DISTRIBUTED=OFF
+    -DTR0N_ENABLE_SERVE=OFF
     ${FEATURE_OPTIONS}
 )
 vcpkg_cmake_install()
