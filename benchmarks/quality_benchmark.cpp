@@ -26,6 +26,8 @@
 // python3-torch for the Python row (TR0N_PYTHON names another interpreter).
 // Run: build/benchmarks/quality_benchmark (about 4 minutes on 2 cores).
 #include "fashion_models.hpp"
+#include "../examples/fashion_mnist/idx.hpp"
+#include "../examples/fashion_mnist/metrics.hpp"
 
 #include <tr0n/adapters/tensor_file.hpp>
 #include <tr0n/runtime/threads.hpp>
@@ -57,7 +59,7 @@ constexpr const char* python_row = "python official-style, batch 1";
 /// One configuration's measurement: samples and seconds per block, and accuracy.
 struct outcome {
   std::vector<double> rates;  ///< samples per second, one per block
-  double accuracy = 0;
+  double accuracy = 0, frechet = 0, diversity = 0;
   int64_t samples = 0, batch = 0, steps = 0;
   double rate() const { return std::accumulate(rates.begin(), rates.end(), 0.0) / static_cast<double>(rates.size()); }
   double rate_se() const {
@@ -81,15 +83,29 @@ bool models_ready(benchmark::State& state) {
   return true;
 }
 
-/// Scores images drawn class-major, `per_class` of each, and records the row.
+/// The evaluation CNN's features of the 10,000 test images (Fréchet distances are to them).
+const torch::Tensor& test_features() {
+  static const torch::Tensor f = [] {
+    torch::NoGradGuard no_grad;
+    const auto test = fashion::load_split("/usr/share/datasets/fashion-mnist", "t10k");
+    return fashion::in_batches(test.images, [](const torch::Tensor& x) { return shared().judge->features(x); });
+  }();
+  return f;
+}
+
+/// Scores images drawn class-major, `per_class` of each (accuracy, Fréchet
+/// distance to the test set, within-class diversity), and records the row.
 void record(benchmark::State& state, const std::string& name, const torch::Tensor& x, std::vector<double> rates,
             int64_t batch, int64_t steps) {
   const auto labels = torch::arange(classes).repeat_interleave(per_class);
-  outcome o{std::move(rates), 0, x.size(0), batch, steps};
+  outcome o{std::move(rates), 0, 0, 0, x.size(0), batch, steps};
   {
     torch::NoGradGuard no_grad;
     const tr0n::thread_scope cnn(0, tr0n::thread_workload::convolutions);
     o.accuracy = fashion::accuracy(shared().judge, x, labels);
+    const auto features = fashion::in_batches(x, [](const torch::Tensor& b) { return shared().judge->features(b); });
+    o.frechet = fashion::frechet_distance(features, test_features());
+    o.diversity = fashion::within_class_diversity(x, labels, classes);
   }
   state.counters["samples_per_s"] = o.rate();
   state.counters["eval_acc"] = o.accuracy;
@@ -247,8 +263,8 @@ void print_table() {
   const auto base = o.find(python_row);
   if (base == o.end()) return;
   const auto& py = base->second;
-  std::printf("\n%-36s %6s %4s %20s %16s %18s\n", "configuration", "batch", "T", "samples/s", "eval_acc",
-              "x python");
+  std::printf("\n%-38s %5s %4s %20s %16s %7s %9s %18s\n", "configuration", "batch", "T", "samples/s", "eval_acc",
+              "FD", "diversity", "x python");
   auto speedup = [&](const outcome& r) {
     const double s = r.rate() / py.rate();
     const double rel = std::hypot(r.rate_se() / r.rate(), py.rate_se() / py.rate());
@@ -258,9 +274,9 @@ void print_table() {
   std::string best_name;
   for (const auto& [name, r] : o) {
     const auto [s, se] = speedup(r);
-    std::printf("%-36s %6lld %4lld %11.1f +- %5.1f %7.3f +- %5.3f %8.1fx +- %5.1f\n", name.c_str(),
+    std::printf("%-38s %5lld %4lld %11.1f +- %6.1f %7.3f +- %5.3f %7.1f %9.2f %8.1fx +- %6.1f\n", name.c_str(),
                 static_cast<long long>(r.batch), static_cast<long long>(r.steps), r.rate(), r.rate_se(), r.accuracy,
-                r.accuracy_se(), s, se);
+                r.accuracy_se(), r.frechet, r.diversity, s, se);
     if (r.accuracy >= py.accuracy && &r != &py && (!best || r.rate() > best->rate())) {
       best = &r;
       best_name = name;

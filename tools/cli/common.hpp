@@ -254,7 +254,7 @@ struct common_flags {
   std::string dist_backend = "gloo";
   double dist_timeout = 300;
   std::vector<int64_t> image_shape;  ///< C, H, W for a generator with flat output
-  std::string precision = "fp32";    ///< what G and f compute in
+  std::string precision = "auto";    ///< what G and f compute in (auto: run_setup::start)
 };
 
 /// `--image-shape`'s check: three positive sizes, C = 1 or 3.
@@ -299,8 +299,9 @@ inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
   cmd->add_option("--seed", f.seed, "Seed for reproducible runs");
   cmd->add_option("--precision", f.precision,
                   "What the generator and the encoder compute in: fp32, bf16 (fast on CPUs with AVX512_BF16, and "
-                  "on GPUs) or fp16 (CUDA only); latents, energies and updates stay float32")
-      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+                  "on GPUs) or fp16 (CUDA only); latents, energies and updates stay float32. auto: bf16 for sample "
+                  "and serve on a CPU with AVX512_BF16 (measured: same quality, 2-3x the speed), else fp32")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))
       ->capture_default_str();
   cmd->add_option("--image-shape", f.image_shape,
                   "C,H,W: how a flat generator output [B, C*H*W] is an image (checked at start; sample writes x "
@@ -412,12 +413,16 @@ struct run_setup {
   /// started on this machine (LOCAL_WORLD_SIZE), so they never oversubscribe it.
   /// bfloat16 products run on LibTorch's pool (oneDNN), not OpenBLAS's: the
   /// threads go there.
-  static run_setup start(const common_flags& f) {
+  /// `--precision auto` is bf16 where `auto_bf16` (sample and serve) on a CPU
+  /// that has AVX512_BF16, else fp32.
+  static run_setup start(const common_flags& f, bool auto_bf16 = false) {
     int threads = f.threads;
     if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); threads == 0 && local && std::atoi(local) > 1)
       threads = std::max(1, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) / std::atoi(local));
     const auto device = parse_device(f.device);
-    const auto precision = tr0n::parse_precision(f.precision);
+    const auto precision = f.precision != "auto" ? tr0n::parse_precision(f.precision)
+                           : auto_bf16 && device.is_cpu() && tr0n::cpu_has_bf16() ? tr0n::precision::bf16
+                                                                                   : tr0n::precision::fp32;
     try {
       tr0n::check_precision(precision, device);
     } catch (const std::exception&) {
@@ -473,8 +478,8 @@ struct run_setup {
 #endif
 
   void announce(const char* command, const common_flags& f, const std::string& details) const {
-    std::fprintf(stderr, "tr0n %s: device %s, %s, %s, seed %s%s%s\n", command, device.str().c_str(),
-                 tr0n::to_string(precision), threads.describe().c_str(), f.seed ? std::to_string(*f.seed).c_str() : "none",
+    std::fprintf(stderr, "tr0n %s: device %s, %s%s, %s, seed %s%s%s\n", command, device.str().c_str(),
+                 tr0n::to_string(precision), f.precision == "auto" ? " (auto)" : "", threads.describe().c_str(), f.seed ? std::to_string(*f.seed).c_str() : "none",
                  details.empty() ? "" : ", ", details.c_str());
   }
 };

@@ -136,7 +136,7 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
 inline int run_sample(common_flags common, sample_flags f) {
   const bool has_translator = !f.translator.empty();
   if (f.init.empty()) f.init = has_translator ? "translator_sample" : "prior";
-  const auto setup = run_setup::start(common);
+  const auto setup = run_setup::start(common, true);
   const auto device = setup.device;
 #ifdef TR0N_WITH_DISTRIBUTED
   auto group = run_setup::join(common, device, /*share_seed=*/true);
