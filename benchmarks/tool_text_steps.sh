@@ -27,7 +27,7 @@ run() {  # name, extra flags...
   "$tool" sample "${M[@]}" --translator "$out/text_q.pt" --text-encoder "$models/clip_text.ts.pt" "${prompts[@]}" \
     --samples-per-condition 100 --energy neg_cosine --seed 0 "$@" --out "$out/$name.pt" >/dev/null 2>&1
   local score
-  score=$("$job" --models-dir "$models" --score "$out/$name.pt" --score-labels 0,1,2,3,4,5,6,7,8,9)
+  score=$("$job" --models-dir "$models" --score "$out/$name.pt" --score-labels 0,1,2,3,4,5,6,7,8,9 2>/dev/null)
   printf '%-34s %9s %9s\n' "$name $*" \
     "$(sed 's/.*"accuracy":\([0-9.]*\).*/\1/' <<<"$score" | cut -c1-5)" \
     "$(sed 's/.*"diversity":\([0-9.]*\).*/\1/' <<<"$score" | cut -c1-5)"

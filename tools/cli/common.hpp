@@ -195,8 +195,8 @@ inline torch::Tensor read_image(const std::string& path, const torch::Tensor& li
 ///    steps of 0.01 / 0.03 / 0.05 took the evaluation accuracy of the
 ///    translator's start from 0.85 to 0.907 / 0.928 / 0.932 (seed 0).
 ///  - neg_cosine: 1. A cosine's gradient is bounded; on the text job's small
-///    CLIP and class prompts, 10 steps of 0.03 / 0.3 / 1 from the translator's
-///    start scored 0.910 / 0.934 / 0.943 (from the prior: 0.114 / 0.197 / 0.278).
+///    CLIP and class prompts, 10 steps of 1 score best of 0.03, 0.3 and 1
+///    (benchmarks/tool_text_steps.sh; its table is in the README).
 struct dynamics_flags {
   std::string energy;
   tr0n::precision precision = tr0n::precision::fp32;  ///< from --precision (run_setup)
