@@ -16,6 +16,7 @@
 // written by `tr0n sample` with the evaluation classifier and prints JSON.
 #include "image_grid.hpp"
 #include "metrics.hpp"
+#include "plot.hpp"
 #include "pretrained.hpp"
 
 #include <tr0n/adapters/tensor_file.hpp>
@@ -322,6 +323,11 @@ int main(int argc, char** argv) {
                {"precision", cfg.precision},
                {"seconds", {{"models", train_seconds}, {"total", total_seconds}}}};
   tr0n::write_file_atomically((cfg.out / "metrics.json").string(), metrics.dump(2) + "\n");
+  // The table as a picture: accuracy and Fréchet distance against gradient evaluations, one line per start.
+  const auto start_of = [](const json& row) { return row.at("init").get<std::string>(); };
+  fashion::write_svg_plot((cfg.out / "metrics.svg").string(), "Fashion-MNIST, class-conditional (metrics.json)",
+                          {{"evaluation accuracy", fashion::series_of(out_rows, "eval_accuracy", start_of)},
+                           {"Fréchet distance", fashion::series_of(out_rows, "frechet_distance", start_of), true}});
   std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",
               (cfg.out / "samples.png").c_str(), (cfg.out / "metrics.json").c_str(), total_seconds, train_seconds);
   return 0;

@@ -19,6 +19,7 @@
 // one row per prompt), samples_<method>.png and --out/metrics.json.
 #include "../fashion_mnist/image_grid.hpp"
 #include "../fashion_mnist/metrics.hpp"
+#include "../fashion_mnist/plot.hpp"
 #include "../fashion_mnist/pretrained.hpp"
 #include "captions.hpp"
 #include "clip.hpp"
@@ -420,6 +421,17 @@ int main(int argc, char** argv) {
       {"quick", cfg.quick},
       {"seconds", {{"models", models_seconds}, {"total", total_seconds}}}};
   tr0n::write_file_atomically((cfg.out / "metrics.json").string(), metrics.dump(2) + "\n");
+  // The table as a picture: class accuracy and Fréchet distance against gradient evaluations, one line per
+  // start (the translator alone is each translator's T = 0 point).
+  const auto start_of = [](const json& row) {
+    auto method = row.at("method").get<std::string>();
+    method = method.substr(0, method.find("+T"));
+    return method == "translator only" ? std::string("tr0n")
+           : method == "translator only, no noise" ? std::string("tr0n no noise") : method;
+  };
+  fashion::write_svg_plot((cfg.out / "metrics.svg").string(), "Fashion-MNIST from text prompts (metrics.json)",
+                          {{"class accuracy", fashion::series_of(out_rows, "class_accuracy", start_of)},
+                           {"Fréchet distance", fashion::series_of(out_rows, "frechet_distance", start_of), true}});
   std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",
               (cfg.out / "text_samples.png").c_str(), (cfg.out / "metrics.json").c_str(), total_seconds,
               models_seconds);

@@ -300,7 +300,7 @@ inline void add_common(CLI::App* cmd, common_flags& f, bool latent_required) {
   cmd->add_option("--precision", f.precision,
                   "What the generator and the encoder compute in: fp32, bf16 (fast on CPUs with AVX512_BF16, and "
                   "on GPUs) or fp16 (CUDA only); latents, energies and updates stay float32. auto: bf16 for sample "
-                  "and serve on a CPU with AVX512_BF16 (measured: same quality, 2-3x the speed), else fp32")
+                  "on a CPU with AVX512_BF16 (measured: same quality, 2-3x the speed), else fp32")
       ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))
       ->capture_default_str();
   cmd->add_option("--image-shape", f.image_shape,
@@ -413,8 +413,11 @@ struct run_setup {
   /// started on this machine (LOCAL_WORLD_SIZE), so they never oversubscribe it.
   /// bfloat16 products run on LibTorch's pool (oneDNN), not OpenBLAS's: the
   /// threads go there.
-  /// `--precision auto` is bf16 where `auto_bf16` (sample and serve) on a CPU
-  /// that has AVX512_BF16, else fp32.
+  /// `--precision auto` is bf16 where `auto_bf16` (sample) on a CPU that has
+  /// AVX512_BF16, else fp32. serve stays fp32: with TorchScript models,
+  /// LibTorch's profiling executor computes the first gradient under autocast
+  /// apart from later ones (by up to 4e-3, measured), so the same request
+  /// would not give the same images twice.
   static run_setup start(const common_flags& f, bool auto_bf16 = false) {
     int threads = f.threads;
     if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); threads == 0 && local && std::atoi(local) > 1)

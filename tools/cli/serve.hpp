@@ -497,7 +497,7 @@ inline void serve_until_stopped(httplib::Server& server) {
 
 inline int run_serve(const common_flags& common, serve_flags f) {
   using serve_detail::json;
-  auto setup = run_setup::start(common, true);
+  auto setup = run_setup::start(common);
   // Requests are small: whole samplers in parallel beat threads inside one.
   const int total = common.threads > 0 ? common.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (f.workers == 0) f.workers = std::min(total, 16);
