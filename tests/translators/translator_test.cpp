@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -450,19 +451,25 @@ TEST_CASE("a checkpoint is refused, by name, for another format, other options o
 
   // A version 1 file (one process's, from before the number of processes was recorded) still
   // resumes; a checkpoint written by two processes is refused by one, by name.
-  auto rewrite = [&](const std::string& to, int64_t version, std::optional<int64_t> world_size) {
+  // The checkpoint at `path` written again to `to` with `fields` replaced (a field mapped to an undefined
+  // tensor is dropped).
+  auto rewrite_fields = [&](const std::string& to, const std::map<std::string, torch::Tensor>& fields) {
     torch::serialize::InputArchive in;
     in.load_from(path);
     torch::serialize::OutputArchive out;
     for (const auto& key : in.keys()) {
-      if (key == "tr0n_checkpoint_version" || key == "world_size") continue;
+      if (fields.count(key)) continue;
       c10::IValue v;
       REQUIRE(in.try_read(key, v));
       out.write(key, v);
     }
-    out.write("tr0n_checkpoint_version", torch::tensor({version}));
-    if (world_size) out.write("world_size", torch::tensor({*world_size}));
+    for (const auto& [key, value] : fields)
+      if (value.defined()) out.write(key, value);
     out.save_to(to);
+  };
+  auto rewrite = [&](const std::string& to, int64_t version, std::optional<int64_t> world_size) {
+    rewrite_fields(to, {{"tr0n_checkpoint_version", torch::tensor({version})},
+                        {"world_size", world_size ? torch::tensor({*world_size}) : torch::Tensor()}});
   };
   const auto v1 = (dir / "v1.ckpt").string(), two = (dir / "two.ckpt").string();
   rewrite(v1, 1, std::nullopt);
@@ -478,18 +485,8 @@ TEST_CASE("a checkpoint is refused, by name, for another format, other options o
   // A generator state another LibTorch wrote (2.x's CUDA state is 16 bytes) is refused naming both versions;
   // the same version with the same bytes is refused as not this device's state.
   auto with_state = [&](const std::string& to, const std::string& libtorch) {
-    torch::serialize::InputArchive in;
-    in.load_from(path);
-    torch::serialize::OutputArchive out;
-    for (const auto& key : in.keys()) {
-      if (key == "rng" || key == "libtorch_version") continue;
-      c10::IValue v;
-      REQUIRE(in.try_read(key, v));
-      out.write(key, v);
-    }
-    out.write("rng", torch::zeros({16}, torch::kUInt8));
-    out.write("libtorch_version", tr0n::detail::bytes_tensor(libtorch));
-    out.save_to(to);
+    rewrite_fields(to, {{"rng", torch::zeros({16}, torch::kUInt8)},
+                        {"libtorch_version", tr0n::detail::bytes_tensor(libtorch)}});
   };
   const auto foreign = (dir / "foreign.ckpt").string(), same = (dir / "same.ckpt").string();
   with_state(foreign, "2.5.1");
