@@ -220,19 +220,19 @@ void bf16_vs_fp32(benchmark::State& state) {
   const auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
   auto s32 = job_sampler(10), s16 = job_sampler(10, tr0n::precision::bf16);
   std::vector<double> t32, t16;
-  auto time = [&](auto& s, tr0n::thread_workload workload, std::vector<double>& into) {
-    const tr0n::thread_scope threads(0, workload);
+  auto time = [&](auto& s, std::vector<double>& into) {
+    const tr0n::thread_scope threads(0, tr0n::workload_for(s.options().precision()));
     const auto start = std::chrono::steady_clock::now();
     s.sample(conditions, 26);  // 260 chains: 256 and one condition's rounding
     into.push_back(seconds_since(start));
   };
   for (auto _ : state) {
-    time(s32, tr0n::thread_workload::matrix_products, t32);  // warm-up
-    time(s16, tr0n::thread_workload::convolutions, t16);
+    time(s32, t32);  // warm-up
+    time(s16, t16);
     t32.clear(), t16.clear();
     for (int i = 0; i < 7; ++i) {
-      time(s32, tr0n::thread_workload::matrix_products, t32);
-      time(s16, tr0n::thread_workload::convolutions, t16);
+      time(s32, t32);
+      time(s16, t16);
     }
   }
   auto median = [](std::vector<double> v) {
@@ -246,8 +246,8 @@ void bf16_vs_fp32(benchmark::State& state) {
 }
 void tr0n_t10_bf16(benchmark::State& state) {
   if (!models_ready(state)) return;
-  const tr0n::thread_scope threads(0, tr0n::thread_workload::convolutions);
   auto s = job_sampler(10, tr0n::precision::bf16);
+  const tr0n::thread_scope threads(0, tr0n::workload_for(s.options().precision()));
   run(state, "tr0n: translator, T=10, batched, bf16", s, 10, false);
 }
 

@@ -152,9 +152,7 @@ int main(int argc, char** argv) {
 
   // bfloat16 products run on LibTorch's pool (oneDNN), not OpenBLAS's.
   const auto compute = tr0n::parse_precision(cfg.precision);
-  const auto threads = tr0n::configure_threads(cfg.threads, compute == tr0n::precision::fp32
-                                                                ? tr0n::thread_workload::matrix_products
-                                                                : tr0n::thread_workload::convolutions);
+  const auto threads = tr0n::configure_threads(cfg.threads, tr0n::workload_for(compute));
   std::fprintf(stderr, "fashion_mnist: %s\n", threads.describe().c_str());
   const fashion::model_cache cache{cfg.models_dir, cfg.quick ? "quick_" : ""};
   if (!cfg.score.empty()) {

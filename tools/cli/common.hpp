@@ -432,12 +432,7 @@ struct run_setup {
       tr0n::detail::fail("--precision ", f.precision, ": needs --device cuda (on the CPU, LibTorch's autocast runs bf16 "
                          "only)");
     }
-    return {device, tr0n::configure_threads(threads, workload(precision, device)), precision};
-  }
-
-  static tr0n::thread_workload workload(tr0n::precision p, const torch::Device& device) {
-    return p != tr0n::precision::fp32 && device.is_cpu() ? tr0n::thread_workload::convolutions
-                                                          : tr0n::thread_workload::matrix_products;
+    return {device, tr0n::configure_threads(threads, tr0n::workload_for(precision, device)), precision};
   }
 
   /// `--device`, checked against this LibTorch build and machine.
@@ -482,8 +477,8 @@ struct run_setup {
 
   void announce(const char* command, const common_flags& f, const std::string& details) const {
     std::fprintf(stderr, "tr0n %s: device %s, %s%s, %s, seed %s%s%s\n", command, device.str().c_str(),
-                 tr0n::to_string(precision), f.precision == "auto" ? " (auto)" : "", threads.describe().c_str(), f.seed ? std::to_string(*f.seed).c_str() : "none",
-                 details.empty() ? "" : ", ", details.c_str());
+                 tr0n::to_string(precision), f.precision == "auto" ? " (auto)" : "", threads.describe().c_str(),
+                 f.seed ? std::to_string(*f.seed).c_str() : "none", details.empty() ? "" : ", ", details.c_str());
   }
 };
 

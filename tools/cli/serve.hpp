@@ -502,7 +502,7 @@ inline int run_serve(const common_flags& common, serve_flags f) {
   const int total = common.threads > 0 ? common.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (f.workers == 0) f.workers = std::min(total, 16);
   setup.threads = tr0n::configure_threads(std::max<int>(1, total / static_cast<int>(f.workers)),
-                                         run_setup::workload(setup.precision, setup.device));
+                                         tr0n::workload_for(setup.precision, setup.device));
   f.dyn.precision = setup.precision;
   auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, setup.device);
   resolve_energy(f.dyn, q ? std::optional((*q)->transform()) : std::nullopt);
