@@ -3,7 +3,7 @@
 // decoder (generator), the MLP classifier (the energy's f), the evaluation CNN
 // and the softmax translator, frozen, from TR0N_MODELS_DIR (default: models/
 // in the source tree, where the README's main command leaves them).
-#include "../examples/fashion_mnist/models.hpp"
+#include <fashion/models.hpp>
 
 #include <torch/serialize.h>
 

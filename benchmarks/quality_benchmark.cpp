@@ -26,10 +26,11 @@
 // python3-torch for the Python row (TR0N_PYTHON names another interpreter).
 // Run: build/benchmarks/quality_benchmark (about 4 minutes on 2 cores).
 #include "fashion_models.hpp"
-#include "../examples/fashion_mnist/idx.hpp"
-#include "../examples/fashion_mnist/metrics.hpp"
+#include <fashion/idx.hpp>
+#include <fashion/metrics.hpp>
 
-#include <tr0n/adapters/tensor_file.hpp>
+#include <tr0n/io/tensor_file.hpp>
+#include <tr0n/runtime/allocator.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <benchmark/benchmark.h>
@@ -220,16 +221,17 @@ void bf16_vs_fp32(benchmark::State& state) {
   const auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
   auto s32 = job_sampler(10), s16 = job_sampler(10, tr0n::precision::bf16);
   std::vector<double> t32, t16;
+  // Each timed call follows an untimed one in the same precision: switching from one
+  // thread pool to the other leaves the idle pool's threads spinning for a while
+  // (OpenBLAS's do, for about a tenth of a second), which a run in one precision never sees.
   auto time = [&](auto& s, std::vector<double>& into) {
     const tr0n::thread_scope threads(0, tr0n::workload_for(s.options().precision()));
+    s.sample(conditions, 26);
     const auto start = std::chrono::steady_clock::now();
     s.sample(conditions, 26);  // 260 chains: 256 and one condition's rounding
     into.push_back(seconds_since(start));
   };
   for (auto _ : state) {
-    time(s32, t32);  // warm-up
-    time(s16, t16);
-    t32.clear(), t16.clear();
     for (int i = 0; i < 7; ++i) {
       time(s32, t32);
       time(s16, t16);
@@ -298,6 +300,11 @@ void print_table() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every configuration, and the Python baseline, with large blocks kept in the heap
+  // (tr0n/runtime/allocator.hpp): otherwise glibc's moving mmap threshold makes a batched
+  // run one or two times as slow from one run to the next.
+  const bool heap = tr0n::keep_large_blocks();
+  std::printf("heap: %s\n", heap ? "large blocks kept (glibc mmap threshold 32 MiB, trim 256 MiB)" : "the C library's default");
   const auto config = tr0n::configure_threads(0);
   std::printf("%s\n", config.describe().c_str());
   benchmark::Initialize(&argc, argv);

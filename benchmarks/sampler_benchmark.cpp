@@ -9,9 +9,10 @@
 //
 // Run: build/benchmarks/sampler_benchmark (about two minutes on 2 cores);
 // --benchmark_filter=overhead runs one group.
-#include "../tests/support/toy_models.hpp"
+#include "support/toy_models.hpp"
 
 #include <tr0n/adapters/torchscript.hpp>
+#include <tr0n/runtime/allocator.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <benchmark/benchmark.h>
@@ -19,6 +20,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -31,6 +33,7 @@ namespace {
 constexpr int64_t latent = 32, hidden = 256, pixels = 784, classes = 10, steps = 20;
 constexpr double eta = 0.05, sigma = 0.01, momentum = 0.5, clip = 5.0;
 const std::vector<int64_t> sizes{1, 16, 256, 1024};
+constexpr int64_t n_large_pairs = 40;
 
 /// TR0N_TEST_DEVICE picks the device (cpu by default; scripts/gpu-check.sh sets cuda).
 const torch::Device device = tr0n_test::test_device();
@@ -81,11 +84,6 @@ fixture& shared() {
   return fx;
 }
 
-std::map<std::string, double>& ratios() {
-  static std::map<std::string, double> r;
-  return r;
-}
-
 tr0n::sampler_options options() {
   return tr0n::sampler_options().steps(steps).momentum(momentum).grad_clip(clip).seed(0);
 }
@@ -109,38 +107,74 @@ torch::Tensor handwritten(Gen&& gen, Enc&& enc, const torch::Tensor& c) {
   return -(c * torch::log_softmax(enc(gen(z)), -1)).sum(-1);
 }
 
-/// Times `ours` and `theirs` alternately, in turn first, and reports the ratio
-/// of their medians (drift and noise hit both alike).
+/// The overhead at one size: the ratio of the medians of tr0n's and the hand
+/// loop's times, and the median of the per-pair ratios with its 95% interval
+/// (order statistics of the pairs: a pair's two runs share the machine's state
+/// of the moment, so its ratio varies less than either time).
+struct overhead_result {
+  double ratio_of_medians = 0, median_ratio = 0, low = 0, high = 0;
+  size_t pairs = 0;
+};
+std::map<std::string, overhead_result>& ratios() {
+  static std::map<std::string, overhead_result> r;
+  return r;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+/// Ranks (0-based) of a distribution-free 95% interval for the median of `n`
+/// sorted values: the binomial(n, 1/2) quantiles, by the normal approximation.
+std::pair<size_t, size_t> median_interval(size_t n) {
+  const double half = 0.5 * static_cast<double>(n), spread = 0.98 * std::sqrt(static_cast<double>(n));
+  const auto lo = static_cast<size_t>(std::max(0.0, std::floor(half - spread)));
+  const auto hi = static_cast<size_t>(std::min(static_cast<double>(n) - 1, std::ceil(half + spread) - 1));
+  return {lo, hi};
+}
+
+/// Times `ours` and `theirs` alternately, in turn first, one pair per iteration.
 template <class Ours, class Theirs>
 void side_by_side(benchmark::State& state, const std::string& name, Ours&& ours, Theirs&& theirs) {
   using clock = std::chrono::steady_clock;
   std::vector<double> a, b;
   bool ours_first = true;
+  auto time = [](auto&& f, std::vector<double>& into) {
+    const auto t0 = clock::now();
+    benchmark::DoNotOptimize(settle(f()));
+    into.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+  };
   for (auto _ : state) {
-    for (int i = 0; i < 2; ++i) {
-      const auto t0 = clock::now();
-      if (ours_first == (i == 0)) {
-        benchmark::DoNotOptimize(settle(ours()));
-        a.push_back(std::chrono::duration<double>(clock::now() - t0).count());
-      } else {
-        benchmark::DoNotOptimize(settle(theirs()));
-        b.push_back(std::chrono::duration<double>(clock::now() - t0).count());
-      }
+    if (ours_first) {
+      time(ours, a);
+      time(theirs, b);
+    } else {
+      time(theirs, b);
+      time(ours, a);
     }
     ours_first = !ours_first;
   }
-  auto median = [](std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  };
-  const double ta = median(a), tb = median(b);
-  state.counters["tr0n_ms"] = ta * 1e3;
-  state.counters["hand_ms"] = tb * 1e3;
-  state.counters["ratio"] = ta / tb;
-  ratios()[name + ", B = " + std::to_string(state.range(0))] = ta / tb;
+  overhead_result r;
+  std::vector<double> per_pair(a.size());
+  for (size_t i = 0; i < a.size(); ++i) per_pair[i] = a[i] / b[i];
+  std::sort(per_pair.begin(), per_pair.end());
+  const auto [lo, hi] = median_interval(per_pair.size());
+  r.ratio_of_medians = median(a) / median(b);
+  r.median_ratio = median(per_pair);
+  r.low = per_pair[lo], r.high = per_pair[hi], r.pairs = per_pair.size();
+  state.counters["tr0n_ms"] = median(a) * 1e3;
+  state.counters["hand_ms"] = median(b) * 1e3;
+  state.counters["ratio"] = r.ratio_of_medians;
+  ratios()[name + ", B = " + std::to_string(state.range(0))] = r;
 }
 
+
+// Both sides run on one thread: the ratio is what tr0n adds to the same work, and a
+// two-thread BLAS pool's wake-ups (here the same product takes one or two times as
+// long from one call to the next) would drown a few percent.
 void overhead(benchmark::State& state) {
+  const tr0n::thread_scope one(1, tr0n::thread_workload::matrix_products);
   auto& fx = shared();
   const auto c = conditions(state.range(0));
   tr0n::sampler s(fx.g, fx.f, tr0n::cross_entropy{}, options(), tr0n::init::prior{}, tr0n::constant_step{eta},
@@ -153,6 +187,7 @@ void overhead(benchmark::State& state) {
       });
 }
 void overhead_torchscript(benchmark::State& state) {
+  const tr0n::thread_scope one(1, tr0n::thread_workload::matrix_products);
   auto& fx = shared();
   const auto c = conditions(state.range(0));
   tr0n::sampler s(*fx.ts_g, *fx.ts_f, tr0n::cross_entropy{}, options(), tr0n::init::prior{},
@@ -166,12 +201,22 @@ void overhead_torchscript(benchmark::State& state) {
                            [&](const torch::Tensor& x) { return fm.forward({x}).toTensor(); }, c);
       });
 }
-void overhead_args(benchmark::internal::Benchmark* b) {
-  for (auto n : sizes) b->Arg(n);
+// At least 5 s a size, and 40 pairs where a pair takes longer than 0.2 s:
+// a median of a handful of pairs is at the mercy of the BLAS pool's wake-ups.
+void overhead_small(benchmark::internal::Benchmark* b) {
+  for (auto n : sizes)
+    if (n < 256) b->Arg(n);
   b->ArgName("B")->Unit(benchmark::kMillisecond)->MinTime(5.0);
 }
-BENCHMARK(overhead)->Apply(overhead_args);
-BENCHMARK(overhead_torchscript)->Apply(overhead_args);
+void overhead_large(benchmark::internal::Benchmark* b) {
+  for (auto n : sizes)
+    if (n >= 256) b->Arg(n);
+  b->ArgName("B")->Unit(benchmark::kMillisecond)->Iterations(n_large_pairs);
+}
+BENCHMARK(overhead)->Apply(overhead_small);
+BENCHMARK(overhead)->Apply(overhead_large);
+BENCHMARK(overhead_torchscript)->Apply(overhead_small);
+BENCHMARK(overhead_torchscript)->Apply(overhead_large);
 
 /// One step's parts at 256 chains, each forward and backward, as the sampler runs them.
 void part_generator(benchmark::State& state) {
@@ -283,7 +328,10 @@ class summary_reporter : public benchmark::ConsoleReporter {
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    for (const auto& [name, ratio] : ratios()) std::printf("ratio tr0n / handwritten, %-28s %.3f\n", name.c_str(), ratio);
+    for (const auto& [name, r] : ratios())
+      std::printf("ratio tr0n / handwritten, %-20s ratio of medians %.3f; median of %zu paired ratios %.3f "
+                  "(95%% interval %.3f to %.3f)\n",
+                  name.c_str(), r.ratio_of_medians, r.pairs, r.median_ratio, r.low, r.high);
     double sum = 0;
     const char* parts[] = {"part_generator", "part_encoder", "part_energy", "part_update"};
     for (const char* p : parts)
@@ -300,6 +348,11 @@ class summary_reporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every configuration, and the Python baseline, with large blocks kept in the heap
+  // (tr0n/runtime/allocator.hpp): otherwise glibc's moving mmap threshold makes a batched
+  // run one or two times as slow from one run to the next.
+  const bool heap = tr0n::keep_large_blocks();
+  std::printf("heap: %s\n", heap ? "large blocks kept (glibc mmap threshold 32 MiB, trim 256 MiB)" : "the C library's default");
   // The programs' thread policy (tr0n/runtime/threads.hpp); both pools are printed.
   const auto config = tr0n::configure_threads(0);
   std::printf("%s; device %s\n", config.describe().c_str(), device.str().c_str());

@@ -5,7 +5,7 @@
 /// and the thread policy for programs (`<tr0n/runtime/threads.hpp>`).
 #include <tr0n/adapters/function.hpp>
 #include <tr0n/adapters/preprocess.hpp>
-#include <tr0n/adapters/tensor_file.hpp>
+#include <tr0n/io/tensor_file.hpp>
 #include <tr0n/augment/diff_augment.hpp>
 #include <tr0n/callbacks/early_stopping.hpp>
 #include <tr0n/callbacks/progress_bar.hpp>
@@ -18,6 +18,7 @@
 #include <tr0n/concepts/energy.hpp>
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/init_policy.hpp>
+#include <tr0n/concepts/noise_policy.hpp>
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/concepts/step_schedule.hpp>
 #include <tr0n/concepts/translator.hpp>
@@ -30,6 +31,7 @@
 #include <tr0n/energies/weighted_sum.hpp>
 #include <tr0n/init/best_of.hpp>
 #include <tr0n/init/prior.hpp>
+#include <tr0n/init/state.hpp>
 #include <tr0n/init/translator_mixture.hpp>
 #include <tr0n/init/translator_mode.hpp>
 #include <tr0n/init/translator_sample.hpp>
@@ -43,3 +45,4 @@
 #include <tr0n/schedules/step_schedules.hpp>
 #include <tr0n/training/train_translator.hpp>
 #include <tr0n/translators/mixture_translator.hpp>
+#include <tr0n/translators/translator_conditions.hpp>

@@ -16,6 +16,7 @@
 //               [--workers N] [--timeout 30] [--max-body BYTES] [--max-connections 128] [--request-deadline 10]
 //               [--invert] [sampling flags as for sample] [common flags]
 //   common flags: [--prior SPEC] [--image-shape C,H,W] [--threads N] [--device D] [--seed S]
+//                 [--precision auto|fp32|bf16|fp16]
 //                 [--dist-backend gloo|nccl] [--dist-timeout S]
 //
 // Models are TorchScript files; conditions and samples are tensor files that

@@ -14,12 +14,12 @@
 // later runs reuse them. Writes --out/samples.png (TR0N, one row per class),
 // samples_<method>.png, and --out/metrics.json. --score rates a samples file
 // written by `tr0n sample` with the evaluation classifier and prints JSON.
-#include "image_grid.hpp"
-#include "metrics.hpp"
-#include "plot.hpp"
-#include "pretrained.hpp"
+#include <fashion/image_grid.hpp>
+#include <fashion/metrics.hpp>
+#include <fashion/plot.hpp>
+#include <fashion/pretrained.hpp>
 
-#include <tr0n/adapters/tensor_file.hpp>
+#include <tr0n/io/tensor_file.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <CLI/CLI.hpp>
@@ -98,11 +98,9 @@ struct method_row {
   double seconds;
 };
 
-}  // namespace
+constexpr int64_t classes = 10;
 
-int main(int argc, char** argv) {
-  config cfg;
-  CLI::App app{"TR0N on Fashion-MNIST: an unconditional VAE made class-conditional, zero-shot"};
+void add_flags(CLI::App& app, config& cfg) {
   app.add_option("--data-dir", cfg.data_dir, "Folder with the Fashion-MNIST IDX files")->capture_default_str();
   app.add_option("--models-dir", cfg.models_dir, "Where trained models are cached")->capture_default_str();
   app.add_option("--out", cfg.out, "Output folder for samples.png and metrics.json")->capture_default_str();
@@ -148,53 +146,28 @@ int main(int argc, char** argv) {
   app.add_option("--score-labels", cfg.score_labels, "The class labels the scored samples were drawn for")
       ->delimiter(',')
       ->needs(score);
-  CLI11_PARSE(app, argc, argv);
+}
 
-  // bfloat16 products run on LibTorch's pool (oneDNN), not OpenBLAS's.
-  const auto compute = tr0n::parse_precision(cfg.precision);
-  const auto threads = tr0n::configure_threads(cfg.threads, tr0n::workload_for(compute));
-  std::fprintf(stderr, "fashion_mnist: %s\n", threads.describe().c_str());
-  const fashion::model_cache cache{cfg.models_dir, cfg.quick ? "quick_" : ""};
-  if (!cfg.score.empty()) {
-    fashion::cnn_classifier judge;
-    try {
-      if (!fs::exists(cache.path("eval_classifier")))
-        throw std::runtime_error(cache.path("eval_classifier").string() + ": not found (run the job first)");
-      torch::load(judge, cache.path("eval_classifier").string());
-      const tr0n::thread_scope cnn(cfg.threads, tr0n::thread_workload::convolutions);
-      return score_samples(judge, cfg.score, cfg.score_labels);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "fashion_mnist: %s\n", tr0n::detail::brief(e).c_str());
-      return 2;
-    }
-  }
-  if (cfg.quick) {
-    cfg.sizes = fashion::model_sizes::quick();
-    cfg.translator_steps = 800;
-  }
-  std::sort(cfg.steps.begin(), cfg.steps.end());
-  cfg.steps.erase(std::unique(cfg.steps.begin(), cfg.steps.end()), cfg.steps.end());
-  const std::set<std::string> methods(cfg.methods.begin(), cfg.methods.end());
-  const int64_t classes = 10, n = cfg.samples_per_class;
-
-  fashion::split train, test;
+/// `--score`: loads the evaluation classifier and rates the file; 2 on failure.
+int score_mode(const config& cfg, const fashion::model_cache& cache) {
+  fashion::cnn_classifier judge;
   try {
-    std::tie(train, test) = fashion::load_splits(cfg.data_dir, cfg.sizes.train_images);
-  } catch (const fashion::idx_error& e) {
-    std::fprintf(stderr, "fashion_mnist: %s\n", e.what());
+    if (!fs::exists(cache.path("eval_classifier")))
+      throw std::runtime_error(cache.path("eval_classifier").string() + ": not found (run the job first)");
+    torch::load(judge, cache.path("eval_classifier").string());
+    const tr0n::thread_scope cnn(cfg.threads, tr0n::thread_workload::convolutions);
+    return score_samples(judge, cfg.score, cfg.score_labels);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fashion_mnist: %s\n", tr0n::detail::brief(e).c_str());
     return 2;
   }
-  fs::create_directories(cfg.out);
-  const auto total_start = std::chrono::steady_clock::now();
+}
 
-  // 1-3. The unconditional generator (a VAE trained on images only), the
-  // auxiliary classifier f, and the independent evaluation CNN (scores only).
-  auto models = fashion::load_pretrained(cache, train, cfg.sizes, cfg.seed, cfg.threads);
-  auto generator = models.generator();
-  auto& aux = models.aux;
-  auto& judge = models.judge;
-
-  // 4. The translator, trained zero-shot on (z, softmax(f(G(z)))) pairs: no images.
+/// 4. The translator, trained zero-shot on (z, softmax(f(G(z)))) pairs (no
+/// images), or loaded from the cache.
+template <class G>
+tr0n::mixture_translator translator_for(const config& cfg, const fashion::model_cache& cache, G& generator,
+                                        fashion::mlp_classifier& aux) {
   torch::manual_seed(cfg.seed + 2);
   tr0n::mixture_translator translator(tr0n::mixture_translator_options(classes, cfg.sizes.latent_dim)
                                           .components(cfg.components)
@@ -202,30 +175,15 @@ int main(int argc, char** argv) {
                                           .transform(tr0n::condition_transform::softmax));
   const auto translator_name = "translator_softmax_k" + std::to_string(cfg.components) + "_noise" +
                                std::to_string(static_cast<int>(std::lround(cfg.condition_noise * 1000)));
-  fashion::load_or_train(translator, cache.path(translator_name), "translator (zero-shot)", [&] {
-    auto report = tr0n::train_translator(
-        translator, generator, aux,
-        tr0n::translator_training_options()
-            .steps(cfg.translator_steps)
-            .batch_size(512)
-            .dataset_size(cfg.translator_steps * 64)
-            .condition_noise(cfg.condition_noise)
-            .seed(cfg.seed + 3),
-        tr0n::progress_bar("translator").every(std::max<int64_t>(1, cfg.translator_steps / 50)));
-    std::fprintf(stderr, "translator: NLL %.3f, std %.3f to %.3f\n", report.nll(), report.std_min, report.std_max);
-    for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  });
-  translator->eval();
-  const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total_start).count();
+  fashion::load_or_train_translator(translator, cache.path(translator_name), "translator (zero-shot)", generator, aux,
+                                    cfg.translator_steps, cfg.condition_noise, cfg.seed + 3);
+  return translator;
+}
 
-  // The real-data floor. Scoring runs the CNN: its threads go to LibTorch.
-  torch::NoGradGuard no_grad_outer;
-  std::optional<tr0n::thread_scope> scoring;
-  scoring.emplace(cfg.threads, tr0n::thread_workload::convolutions);
-  auto features_of = [&](const torch::Tensor& images) {
-    return fashion::in_batches(images, [&](const torch::Tensor& x) { return judge->features(x); });
-  };
-  auto test_features = features_of(test.images);
+/// The real-data floor: the evaluation CNN's and f's accuracy on the test set,
+/// the Fréchet distance between its halves, and its diversity.
+json real_data_metrics(const fashion::split& test, fashion::cnn_classifier& judge, fashion::mlp_classifier& aux,
+                       const torch::Tensor& test_features) {
   const auto half = test.images.size(0) / 2;
   json real{{"accuracy", fashion::accuracy(judge, test.images, test.labels)},
             {"aux_accuracy", fashion::accuracy(aux, test.images, test.labels)},
@@ -235,34 +193,33 @@ int main(int argc, char** argv) {
   std::printf("real test data: eval accuracy %.4f, aux accuracy %.4f, FD(half, half) %.3f, diversity %.3f\n",
               real["accuracy"].get<double>(), real["aux_accuracy"].get<double>(),
               real["frechet_distance"].get<double>(), real["diversity"].get<double>());
+  return real;
+}
 
-  scoring.reset();
-
-  // 5. Sampling: one-hot class conditions and the cross-entropy energy.
+/// 5. Sampling: one-hot class conditions and the cross-entropy energy, for every method asked.
+template <class G>
+std::vector<method_row> run_methods(const config& cfg, G& generator, fashion::mlp_classifier& aux,
+                                    tr0n::mixture_translator& translator, int64_t short_t) {
+  const std::set<std::string> methods(cfg.methods.begin(), cfg.methods.end());
+  const auto compute = tr0n::parse_precision(cfg.precision);
   auto conditions = tr0n::one_hot_conditions(torch::arange(classes), classes);
-  auto requested = torch::arange(classes).repeat_interleave(n);
   const tr0n::constant_step schedule{cfg.step_size};
-  const tr0n::langevin_noise noise{};
   const auto energy = cfg.beta * tr0n::cross_entropy{} + 1.0 * tr0n::latent_prior{};
   std::vector<method_row> rows;
   auto run_with = [&](std::string method, auto init, int64_t steps, tr0n::sampler_options options,
                       auto noise_policy) {
     tr0n::sampler s(generator, aux, energy, translator, options.steps(steps), init, schedule, noise_policy);
     const auto start = std::chrono::steady_clock::now();
-    auto r = s.sample(conditions, n, tr0n::progress_bar(method).every(std::max<int64_t>(1, steps / 20)).show_value(false));
+    auto r = s.sample(conditions, cfg.samples_per_class,
+                      tr0n::progress_bar(method).every(std::max<int64_t>(1, steps / 20)).show_value(false));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     rows.push_back({std::move(method), std::string(decltype(init)::name), steps, std::move(r), secs});
   };
   const auto job_options =
       tr0n::sampler_options().momentum(cfg.momentum).grad_clip(cfg.grad_clip).seed(cfg.seed + 7).precision(compute);
   auto run = [&](std::string method, auto init, int64_t steps) {
-    run_with(std::move(method), init, steps, job_options, noise);
+    run_with(std::move(method), init, steps, job_options, tr0n::langevin_noise{});
   };
-  const int64_t short_t = [&] {
-    for (auto t : cfg.steps)
-      if (t > 0) return std::min<int64_t>(t, 20);
-    return int64_t{10};
-  }();
   for (auto t : cfg.steps)
     if (methods.count("prior")) run("prior+T" + std::to_string(t), tr0n::init::prior{}, t);
   if (methods.count("translator")) run("translator only", tr0n::init::translator_sample{}, 0);
@@ -278,9 +235,16 @@ int main(int argc, char** argv) {
              tr0n::fixed_noise{cfg.official_noise});
   if (methods.count("best_of"))
     run("best_of_8+T" + std::to_string(short_t), tr0n::init::best_of<8, tr0n::init::translator_sample>{}, short_t);
+  return rows;
+}
 
-  // 6. Scores, table, JSON and images.
-  scoring.emplace(cfg.threads, tr0n::thread_workload::convolutions);
+/// 6. Each method's scores as a table line and a JSON row, and its image grid
+/// (the TR0N row at `short_t` steps is also samples.png).
+template <class Features>
+json score_methods(const config& cfg, std::vector<method_row>& rows, fashion::cnn_classifier& judge,
+                   const torch::Tensor& test_features, Features&& features_of, int64_t short_t) {
+  const int64_t n = cfg.samples_per_class;
+  const auto requested = torch::arange(classes).repeat_interleave(n);
   json out_rows = json::array();
   const std::vector<std::string> labels(fashion::class_names.begin(), fashion::class_names.end());
   std::printf("\n%-18s %-18s %5s %9s %9s %9s %9s %6s %10s\n", "method", "init", "T", "eval_acc", "FD", "diversity",
@@ -312,20 +276,85 @@ int main(int argc, char** argv) {
     if (row.init == "translator_sample" && row.steps == short_t)
       fashion::write_grid((cfg.out / "samples.png").string(), x, classes, n, 10, labels);
   }
-  const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - total_start).count();
+  return out_rows;
+}
+
+/// metrics.json, and the table as a picture: accuracy and Fréchet distance
+/// against gradient evaluations, one line per start.
+void write_metrics(const config& cfg, const json& real, const json& out_rows, double train_seconds,
+                   double total_seconds) {
   json metrics{{"real", real},
                {"rows", out_rows},
-               {"samples_per_class", n},
+               {"samples_per_class", cfg.samples_per_class},
                {"grid_rows", fashion::class_names},
                {"quick", cfg.quick},
                {"precision", cfg.precision},
                {"seconds", {{"models", train_seconds}, {"total", total_seconds}}}};
   tr0n::write_file_atomically((cfg.out / "metrics.json").string(), metrics.dump(2) + "\n");
-  // The table as a picture: accuracy and Fréchet distance against gradient evaluations, one line per start.
   const auto start_of = [](const json& row) { return row.at("init").get<std::string>(); };
   fashion::write_svg_plot((cfg.out / "metrics.svg").string(), "Fashion-MNIST, class-conditional (metrics.json)",
                           {{"evaluation accuracy", fashion::series_of(out_rows, "eval_accuracy", start_of)},
                            {"Fréchet distance", fashion::series_of(out_rows, "frechet_distance", start_of), true}});
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config cfg;
+  CLI::App app{"TR0N on Fashion-MNIST: an unconditional VAE made class-conditional, zero-shot"};
+  add_flags(app, cfg);
+  CLI11_PARSE(app, argc, argv);
+
+  // bfloat16 products run on LibTorch's pool (oneDNN), not OpenBLAS's.
+  const auto threads = tr0n::configure_threads(cfg.threads, tr0n::workload_for(tr0n::parse_precision(cfg.precision)));
+  std::fprintf(stderr, "fashion_mnist: %s\n", threads.describe().c_str());
+  const fashion::model_cache cache{cfg.models_dir, cfg.quick ? "quick_" : ""};
+  if (!cfg.score.empty()) return score_mode(cfg, cache);
+  if (cfg.quick) {
+    cfg.sizes = fashion::model_sizes::quick();
+    cfg.translator_steps = 800;
+  }
+  std::sort(cfg.steps.begin(), cfg.steps.end());
+  cfg.steps.erase(std::unique(cfg.steps.begin(), cfg.steps.end()), cfg.steps.end());
+
+  const auto data = fashion::load_splits_or_say(cfg.data_dir, cfg.sizes.train_images, "fashion_mnist");
+  if (!data) return 2;
+  const auto& [train, test] = *data;
+  fs::create_directories(cfg.out);
+  const auto total_start = std::chrono::steady_clock::now();
+
+  // 1-3. The unconditional generator (a VAE trained on images only), the
+  // auxiliary classifier f, and the independent evaluation CNN (scores only).
+  auto models = fashion::load_pretrained(cache, train, cfg.sizes, cfg.seed, cfg.threads);
+  auto generator = models.generator();
+  auto translator = translator_for(cfg, cache, generator, models.aux);
+  const double train_seconds = seconds_since(total_start);
+
+  // Scoring runs the CNN: its threads go to LibTorch.
+  torch::NoGradGuard no_grad_outer;
+  std::optional<tr0n::thread_scope> scoring;
+  scoring.emplace(cfg.threads, tr0n::thread_workload::convolutions);
+  auto features_of = [&](const torch::Tensor& images) {
+    return fashion::in_batches(images, [&](const torch::Tensor& x) { return models.judge->features(x); });
+  };
+  const auto test_features = features_of(test.images);
+  const auto real = real_data_metrics(test, models.judge, models.aux, test_features);
+  scoring.reset();
+
+  const int64_t short_t = [&] {
+    for (auto t : cfg.steps)
+      if (t > 0) return std::min<int64_t>(t, 20);
+    return int64_t{10};
+  }();
+  auto rows = run_methods(cfg, generator, models.aux, translator, short_t);
+  scoring.emplace(cfg.threads, tr0n::thread_workload::convolutions);
+  const auto out_rows = score_methods(cfg, rows, models.judge, test_features, features_of, short_t);
+  const double total_seconds = seconds_since(total_start);
+  write_metrics(cfg, real, out_rows, train_seconds, total_seconds);
   std::printf("\nwrote %s and %s (%.0f s in all, %.0f s loading or training models)\n",
               (cfg.out / "samples.png").c_str(), (cfg.out / "metrics.json").c_str(), total_seconds, train_seconds);
   return 0;

@@ -26,6 +26,7 @@
 /// tr0n::generator_scope scope(/*seed=*/42, torch::kCPU);
 /// auto z = tr0n::random::randn({4, 8}, torch::kFloat32);  // from gen
 /// ```
+#include <tr0n/detail/blocks.hpp>
 #include <tr0n/detail/compat.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -155,11 +156,9 @@ torch::Tensor fill_draw(torch::Tensor out, Fill&& fill) {
     return out;
   }
   const int64_t k = n / s.rows;
-  for (int64_t b = 0; b < s.block_count; ++b) {
-    const int64_t first = b * s.block_rows;
-    const int64_t count = std::min(s.block_rows, s.rows - first);
-    auto slice = out.narrow(0, first * k, count * k);
-    fill(slice, detail::generator_arg(s.blocks[b]));
+  for (const auto span : block_spans(s.rows, s.block_rows, s.block_count)) {
+    auto slice = out.narrow(0, span.first * k, span.count * k);
+    fill(slice, detail::generator_arg(s.blocks[span.index]));
   }
   return out;
 }
@@ -198,11 +197,9 @@ inline torch::Tensor multinomial(const torch::Tensor& probs, int64_t n, bool rep
   const auto& s = detail::thread_streams();
   if (s.blocks == nullptr || s.block_count == 1 || probs.size(0) != s.rows)
     return torch::multinomial_out(out, probs, n, replacement, current());
-  for (int64_t b = 0; b < s.block_count; ++b) {
-    const int64_t first = b * s.block_rows;
-    const int64_t count = std::min(s.block_rows, s.rows - first);
-    auto slice = out.narrow(0, first, count);
-    torch::multinomial_out(slice, probs.narrow(0, first, count), n, replacement, s.blocks[b]);
+  for (const auto span : detail::block_spans(s.rows, s.block_rows, s.block_count)) {
+    auto slice = out.narrow(0, span.first, span.count);
+    torch::multinomial_out(slice, probs.narrow(0, span.first, span.count), n, replacement, s.blocks[span.index]);
   }
   return out;
 }

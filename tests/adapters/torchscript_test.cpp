@@ -3,7 +3,7 @@
 #include <tr0n.hpp>
 #include <tr0n/adapters/torchscript.hpp>
 
-#include "../../examples/fashion_mnist/idx.hpp"
+#include <fashion/idx.hpp>
 
 #include <catch2/catch.hpp>
 #include <torch/cuda.h>
@@ -109,6 +109,39 @@ TEST_CASE("TorchScript adapters give exactly what direct calls give", "[adapters
   auto zr = z.clone().requires_grad_(true);
   auto grad = torch::autograd::grad({f.forward(g.forward(zr)).sum()}, {zr})[0];
   CHECK(grad.abs().sum().item<double>() > 0);
+}
+
+TEST_CASE("at bf16 the TorchScript adapters run a copy with bfloat16 matrices and give autocast's results bit for bit",
+          "[adapters][torchscript][precision]") {
+  torchscript_generator g(files().generator, standard_normal(latent));
+  torchscript_encoder f(files().encoder, g.example_output());
+  STATIC_REQUIRE(tr0n::detail::takes_precision<decltype(g)>);
+  STATIC_REQUIRE(tr0n::detail::takes_precision<torchscript_encoder>);
+  auto direct_g = torch::jit::load(files().generator), direct_f = torch::jit::load(files().encoder);
+  const auto z = torch::randn({5, latent}).requires_grad_(true);
+  // Through the adapters: their lowered copies; directly: autocast casting float32 matrices at each call.
+  // Same ops on the same shapes with the same bfloat16 values, so equal bit for bit.
+  const auto via = tr0n::detail::forward_in(precision::bf16, f, tr0n::detail::forward_in(precision::bf16, g, z));
+  const auto autocast = [](torch::jit::Module& m, const torch::Tensor& in) {
+    tr0n::detail::precision_scope scope(precision::bf16, torch::kCPU);
+    return m.forward({in}).toTensor().to(torch::kFloat32);
+  };
+  const auto direct = autocast(direct_f, autocast(direct_g, z));
+  CHECK(via.scalar_type() == torch::kFloat32);
+  CHECK(torch::equal(via, direct));
+  CHECK(torch::equal(torch::autograd::grad({via.sum()}, {z})[0], torch::autograd::grad({direct.sum()}, {z})[0]));
+  // The copy is bfloat16 and made once; the adapter's own module stays float32 for fp32 runs.
+  CHECK(g.module().attr("w").toTensor().scalar_type() == torch::kFloat32);
+  const auto before = tr0n::detail::forward_in(precision::fp32, g, z.detach());
+  CHECK(torch::equal(before, direct_g.forward({z.detach()}).toTensor()));
+  CHECK_FALSE(torch::equal(before, via.detach()));  // the encoder ran on bfloat16-rounded images
+  // A model whose lowered copy fails under autocast (torch.mv, which autocast leaves alone, refuses a
+  // bfloat16 matrix with a float32 vector) is run as it is, under autocast, instead.
+  const auto mixed = save_module("mixed", torch::randn({latent, 48}),
+                                 "return torch.sigmoid(torch.mv(self.w.t(), x[0]).expand([x.size(0), 48])).reshape([-1, 3, 4, 4])");
+  torchscript_generator m(mixed, standard_normal(latent));
+  auto direct_m = torch::jit::load(mixed);
+  CHECK(torch::equal(tr0n::detail::forward_in(precision::bf16, m, z.detach()), autocast(direct_m, z.detach())));
 }
 
 TEST_CASE("TorchScript load failures name the file and the problem", "[adapters][torchscript][errors]") {

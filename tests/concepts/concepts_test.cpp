@@ -1,6 +1,6 @@
 // Compile-only checks that every shipped component models its concept and
 // that wrong types are rejected, plus run-time laws of priors and energies.
-#include "../support/toy_models.hpp"
+#include "support/toy_models.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // The condition stage: transforms, one-hot conditions, and a translator that
 // maps every condition it is given into the space it was trained in.
-#include "../support/toy_models.hpp"
+#include "support/toy_models.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -11,7 +11,7 @@
 //   dist_probe compare-samples A B  two samples files of the tool: same keys, shapes, conditions and
 //                            `ok`; z, x and energy equal within float32 rounding (see below)
 // TR0N_DIST_TIMEOUT_MS bounds every collective (default 10 s here).
-#include "../support/toy_models.hpp"
+#include "support/toy_models.hpp"
 
 #include <tr0n/distributed/process_group.hpp>
 #include <tr0n/distributed/sample.hpp>

@@ -1,8 +1,8 @@
 // The Fashion-MNIST example's IDX reader: real files, and each failure named.
-#include "../../examples/fashion_mnist/idx.hpp"
-#include "../../examples/fashion_mnist/metrics.hpp"
-#include "../../examples/fashion_text/captions.hpp"
-#include "../../examples/fashion_text/clip.hpp"
+#include <fashion/idx.hpp>
+#include <fashion/metrics.hpp>
+#include <fashion/captions.hpp>
+#include <fashion/clip.hpp>
 
 #include <catch2/catch.hpp>
 #include <zlib.h>

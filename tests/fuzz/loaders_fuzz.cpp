@@ -15,7 +15,7 @@
 // with a one-line message that names the input. Any other exception, a crash,
 // a hang or a huge allocation is a finding.
 #include "cli/common.hpp"
-#include "fashion_mnist/idx.hpp"
+#include <fashion/idx.hpp>
 
 #include <tr0n.hpp>
 

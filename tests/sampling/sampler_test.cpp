@@ -1,6 +1,6 @@
 // The sampler on problems with known answers, its policies and callbacks, and
 // its error reporting.
-#include "../support/toy_models.hpp"
+#include "support/toy_models.hpp"
 
 #include <catch2/catch.hpp>
 #include <ATen/record_function.h>
@@ -191,6 +191,50 @@ TEST_CASE("bf16 runs the models in bfloat16 and keeps chains, energies and resul
   CHECK_THROWS_WITH(run(precision::fp16), Catch::Contains("precision fp16 needs a CUDA device"));
   CHECK(parse_precision("bf16") == precision::bf16);
   CHECK_THROWS_WITH(parse_precision("fp8"), Catch::Contains("precision 'fp8': expected bf16, fp16 or fp32"));
+}
+
+namespace {
+/// The toy MLP generator with its own bfloat16 copy (`tr0n::copy_lowered`), as a model opts in.
+struct self_lowering_mlp {
+  using tr0n_tag = generator_tag;
+  mlp_generator g;
+  lowered_copies<mlp_generator> copies{};
+  std::shared_ptr<int> made = std::make_shared<int>(0);  // copies of the model share it, as they share `copies`
+  torch::Tensor forward(const torch::Tensor& z) { return g->forward(z); }
+  torch::Tensor forward(const torch::Tensor& z, precision p) {
+    return copies
+        .get(p,
+             [&](torch::ScalarType t) {
+               ++*made;
+               mlp_generator c(g->l1->options.in_features(), g->l1->options.out_features(), g->l2->options.out_features());
+               copy_lowered(*g, *c, t);
+               return c;
+             })
+        ->forward(z);
+  }
+  const standard_normal& prior() const { return g->prior(); }
+};
+}  // namespace
+
+TEST_CASE("a model's own bfloat16 copy gives the sampler autocast's results bit for bit", "[sampler][precision]") {
+  auto& p = problem();
+  self_lowering_mlp own{p.g};
+  STATIC_REQUIRE(tr0n::detail::takes_precision<self_lowering_mlp>);
+  auto run = [&](auto& g, precision compute) {
+    sampler s(g, p.f, cross_entropy{}, p.q, sampler_options().steps(5).seed(3).precision(compute),
+              init::translator_sample{}, constant_step{0.05}, fixed_noise{0.01});
+    return s.sample(p.conditions(), 4);
+  };
+  // Autocast rounds the float32 matrices to bfloat16 at each call; the copy holds the same rounded values,
+  // so the same products run on the same shapes: equal bit for bit on any machine.
+  const auto cast_each_call = run(p.g, precision::bf16), own_copy = run(own, precision::bf16);
+  CHECK(torch::equal(cast_each_call.z, own_copy.z));
+  CHECK(torch::equal(cast_each_call.energy, own_copy.energy));
+  CHECK(*own.made == 1);  // made once (the sampler holds a copy of `own`; copies share it), reused by every step
+  CHECK(own.copies.get(precision::bf16, [](torch::ScalarType) -> mlp_generator { throw 0; })->l1->weight.scalar_type() ==
+        torch::kBFloat16);
+  CHECK(own.g->l1->weight.scalar_type() == torch::kFloat32);  // the model itself is untouched
+  CHECK(torch::equal(run(own, precision::fp32).z, run(p.g, precision::fp32).z));
 }
 
 TEST_CASE("the sampler works on a box prior and clamps to it", "[sampler]") {

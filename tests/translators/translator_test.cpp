@@ -1,6 +1,6 @@
 // The mixture translator and its zero-shot training on problems with a
 // closed-form posterior, and its serialisation.
-#include "../support/toy_models.hpp"
+#include "support/toy_models.hpp"
 
 #include <catch2/catch.hpp>
 

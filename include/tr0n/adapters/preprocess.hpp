@@ -16,6 +16,7 @@
 #include <tr0n/concepts/tags.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/unwrap.hpp>
+#include <tr0n/runtime/precision.hpp>
 
 #include <torch/nn/functional/upsampling.h>
 #include <torch/types.h>
@@ -37,8 +38,10 @@ class rescaled_generator {
     if (!(lo < hi)) detail::fail("rescaled_generator: expected lo < hi, got lo = ", lo, ", hi = ", hi);
   }
 
-  torch::Tensor forward(const torch::Tensor& z) {
-    return (detail::unwrap(generator_).forward(z) - lo_) / (hi_ - lo_);
+  torch::Tensor forward(const torch::Tensor& z) { return forward(z, precision::fp32); }
+  /// Passes the precision on to a generator that takes it.
+  torch::Tensor forward(const torch::Tensor& z, precision p) {
+    return (detail::forward_with(detail::unwrap(generator_), z, p) - lo_) / (hi_ - lo_);
   }
   const auto& prior() const { return detail::unwrap(generator_).prior(); }
   G& base() noexcept { return generator_; }
@@ -79,7 +82,11 @@ class preprocessed_encoder {
     if (options_.size() < 0) detail::fail("preprocess_options: size: expected >= 0, got ", options_.size());
   }
 
-  torch::Tensor forward(const torch::Tensor& x) { return detail::unwrap(encoder_).forward(preprocess(x)); }
+  torch::Tensor forward(const torch::Tensor& x) { return forward(x, precision::fp32); }
+  /// Passes the precision on to an encoder that takes it.
+  torch::Tensor forward(const torch::Tensor& x, precision p) {
+    return detail::forward_with(detail::unwrap(encoder_), preprocess(x), p);
+  }
   int64_t condition_dim() const { return detail::unwrap(encoder_).condition_dim(); }
 
   /// The stage alone: `[B, C, H, W]` in [0, 1] to the encoder's input.

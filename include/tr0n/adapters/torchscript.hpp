@@ -22,9 +22,11 @@
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/concepts/tags.hpp>
-#include <tr0n/adapters/word_tokenizer.hpp>
+#include <tr0n/text/word_tokenizer.hpp>
 #include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/files.hpp>
+#include <tr0n/runtime/precision.hpp>
 
 #include <torch/autograd.h>
 #include <torch/script.h>
@@ -35,6 +37,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -67,11 +70,11 @@ template <class... Parts>
 }
 
 inline torch::jit::Module load_script(const std::string& path, const torchscript_options& options) {
-  if (!std::filesystem::exists(path)) load_fail(path, "file not found");
   std::string bytes;
-  {
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  try {
+    bytes = file_bytes(path);
+  } catch (const std::invalid_argument& e) {
+    throw model_load_error(e.what());  // "tr0n: PATH: file not found", as every load failure
   }
   try {
     check_archive(bytes, path);  // a damaged file never reaches LibTorch's importer
@@ -118,6 +121,23 @@ inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, 
   return y.detach();
 }
 
+/// A copy of `module` with its matrices in `p` (see `lower_matrices`), or none
+/// when that copy fails on `probe` under autocast (an op that autocast does not
+/// cast, given a lowered matrix and a float32 input): autocast on `module` then.
+inline std::optional<torch::jit::Module> lowered_script(const torch::jit::Module& module, precision p,
+                                                        const torch::Tensor& probe) {
+  auto copy = module.deepcopy();
+  lower_matrices(copy, autocast_dtype(p));
+  try {
+    torch::NoGradGuard no_grad;
+    precision_scope scope(p, probe.device());
+    copy.forward({probe});
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return copy;
+}
+
 }  // namespace detail
 
 /// A TorchScript generator `z [B, d] -> x [B, ...]` with a prior declared by the user.
@@ -127,12 +147,14 @@ class torchscript_generator {
   using tr0n_tag = generator_tag;
 
   torchscript_generator(const std::string& path, P prior, torchscript_options options = {})
-      : path_(path), module_(detail::load_script(path, options)), prior_(std::move(prior)), options_(options) {
-    example_ = detail::probe(module_, path_, "generator", prior_.sample(options_.probe_batch(), options_.tensor_options()),
-                             options_);
+      : path_(path), module_(detail::load_script(path, options)), prior_(std::move(prior)), options_(options),
+        probe_(prior_.sample(options_.probe_batch(), options_.tensor_options())) {
+    example_ = detail::probe(module_, path_, "generator", probe_, options_);
   }
 
   torch::Tensor forward(const torch::Tensor& z) { return module_.forward({z}).toTensor(); }
+  /// At bf16 or fp16, runs a copy whose matrices are in that precision (made once).
+  torch::Tensor forward(const torch::Tensor& z, precision p) { return lowered(p).forward({z}).toTensor(); }
   const P& prior() const noexcept { return prior_; }
   /// The probe's output: a batch shaped like the generator's data, for probing an encoder.
   const torch::Tensor& example_output() const noexcept { return example_; }
@@ -144,7 +166,13 @@ class torchscript_generator {
   torch::jit::Module module_;
   P prior_;
   torchscript_options options_;
-  torch::Tensor example_;
+  torch::Tensor probe_, example_;
+  lowered_copies<std::optional<torch::jit::Module>> lowered_;
+
+  torch::jit::Module& lowered(precision p) {
+    auto& copy = lowered_.get(p, [&](torch::ScalarType) { return detail::lowered_script(module_, p, probe_); });
+    return copy ? *copy : module_;
+  }
 };
 
 /// A TorchScript encoder `x [B, ...] -> [B, C]`; `C` is read off the probe.
@@ -154,21 +182,30 @@ class torchscript_encoder {
 
   /// `example_input`: a batch shaped like the data the encoder will see.
   torchscript_encoder(const std::string& path, const torch::Tensor& example_input, torchscript_options options = {})
-      : path_(path), module_(detail::load_script(path, options)) {
-    auto y = detail::probe(module_, path_, "encoder", example_input.to(options.tensor_options()), options);
+      : path_(path), module_(detail::load_script(path, options)), probe_(example_input.to(options.tensor_options())) {
+    auto y = detail::probe(module_, path_, "encoder", probe_, options);
     if (y.dim() != 2)
       detail::load_fail(path_, "the encoder must return features [B, C], got shape ", detail::shape_of(y));
     condition_dim_ = y.size(1);
   }
 
   torch::Tensor forward(const torch::Tensor& x) { return module_.forward({x}).toTensor(); }
+  /// At bf16 or fp16, runs a copy whose matrices are in that precision (made once).
+  torch::Tensor forward(const torch::Tensor& x, precision p) { return lowered(p).forward({x}).toTensor(); }
   int64_t condition_dim() const noexcept { return condition_dim_; }
   torch::jit::Module& module() noexcept { return module_; }
 
  private:
   std::string path_;
   torch::jit::Module module_;
+  torch::Tensor probe_;
   int64_t condition_dim_ = 0;
+  lowered_copies<std::optional<torch::jit::Module>> lowered_;
+
+  torch::jit::Module& lowered(precision p) {
+    auto& copy = lowered_.get(p, [&](torch::ScalarType) { return detail::lowered_script(module_, p, probe_); });
+    return copy ? *copy : module_;
+  }
 };
 
 /// A TorchScript text encoder `token ids [N, L] (int64) -> embeddings [N, C]`, for

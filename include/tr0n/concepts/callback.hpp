@@ -28,7 +28,6 @@
 
 #include <cstdint>
 #include <string_view>
-#include <type_traits>
 
 namespace tr0n {
 
@@ -49,43 +48,5 @@ template <class C>
 concept Callback = requires(C& c, const run_info& r) { c.on_begin(r); } ||
                    requires(C& c, const step_info& s) { c.on_step(s); } ||
                    requires(C& c, const run_info& r) { c.on_end(r); };
-
-namespace detail {
-template <class... Cbs>
-void notify_begin(const run_info& info, Cbs&... cbs) {
-  (
-      [&] {
-        if constexpr (requires { cbs.on_begin(info); }) cbs.on_begin(info);
-      }(),
-      ...);
-}
-
-/// True when any callback asks to stop. Every callback sees every step.
-template <class... Cbs>
-bool notify_step(const step_info& info, Cbs&... cbs) {
-  bool stop = false;
-  (
-      [&] {
-        if constexpr (requires { cbs.on_step(info); }) {
-          if constexpr (std::is_convertible_v<decltype(cbs.on_step(info)), bool>) {
-            stop = static_cast<bool>(cbs.on_step(info)) || stop;
-          } else {
-            cbs.on_step(info);
-          }
-        }
-      }(),
-      ...);
-  return stop;
-}
-
-template <class... Cbs>
-void notify_end(const run_info& info, Cbs&... cbs) {
-  (
-      [&] {
-        if constexpr (requires { cbs.on_end(info); }) cbs.on_end(info);
-      }(),
-      ...);
-}
-}  // namespace detail
 
 }  // namespace tr0n

@@ -4,7 +4,7 @@
 ///
 /// **Definition.** A type that opts in (`using tr0n_tag =
 /// tr0n::energy_tag;` or `tr0n::enable_energy<T> = true`) and is callable on
-/// an `energy_context` (see `tr0n/energies/context.hpp`):
+/// a context (the library builds `tr0n::energy_context`, `tr0n/energies/context.hpp`):
 /// `e(ctx) -> torch::Tensor` of shape `[B]`, one energy per sample.
 /// `EnergyFor<E, Ctx>` checks the call against the context a sampler will
 /// really build, so a term that needs a prior density (`latent_prior`) is
@@ -29,30 +29,14 @@
 /// one signature, and lets a sum compute `f(G(z))` once.
 #include <tr0n/concepts/prior.hpp>
 #include <tr0n/concepts/tags.hpp>
-#include <tr0n/energies/context.hpp>
+#include <tr0n/detail/archetypes.hpp>
 
 #include <torch/types.h>
 
 #include <concepts>
-#include <cstdint>
-#include <string_view>
 
 namespace tr0n {
 namespace detail {
-
-/// The prior and encoder an `Energy` is checked against when no real
-/// sampler is at hand.
-struct archetype_prior {
-  int64_t dim() const;
-  torch::Tensor sample(int64_t, torch::TensorOptions) const;
-  torch::Tensor log_prob(const torch::Tensor&) const;
-  tr0n::box box() const;
-};
-struct archetype_encoder {
-  torch::Tensor forward(const torch::Tensor&);
-  int64_t condition_dim() const;
-};
-using archetype_energy_context = energy_context<archetype_prior, archetype_encoder>;
 
 template <class E>
 concept energy_opted_in = enable_energy<E>;
@@ -66,13 +50,5 @@ concept EnergyFor = detail::energy_opted_in<E> && std::copy_constructible<E> &&
 
 template <class E>
 concept Energy = EnergyFor<E, detail::archetype_energy_context>;
-
-namespace detail {
-/// Runs `e`'s `check_conditions` hook when it has one.
-template <class E>
-void check_energy_conditions(const E& e, const torch::Tensor& conditions, std::string_view where) {
-  if constexpr (requires { e.check_conditions(conditions, where); }) e.check_conditions(conditions, where);
-}
-}  // namespace detail
 
 }  // namespace tr0n

@@ -62,12 +62,6 @@ struct mixture_params {
   torch::Tensor log_std;  ///< `[d]`
 };
 
-/// The mean of each row's most likely component, `[B, d]`.
-inline torch::Tensor mode_of(const mixture_params& p) {
-  auto idx = p.logits.argmax(-1).view({-1, 1, 1}).expand({p.means.size(0), 1, p.means.size(2)});
-  return p.means.gather(1, idx).squeeze(1);
-}
-
 namespace detail {
 template <class T>
 concept translator_opted_in = enable_translator<T>;
@@ -111,17 +105,5 @@ concept MixtureTranslator = Translator<T> && detail::translator_has_mixture<deta
 
 template <class T>
 concept TrainableTranslator = Translator<T> && detail::translator_has_parameters<detail::unwrapped_t<T>>;
-
-/// Encoder features mapped into `t`'s condition space (the identity for a
-/// translator without a condition stage).
-template <Translator T>
-torch::Tensor translator_conditions(T& t, const torch::Tensor& features) {
-  auto& q = detail::unwrap(t);
-  if constexpr (requires { { q.features_to_conditions(features) } -> std::same_as<torch::Tensor>; }) {
-    return q.features_to_conditions(features);
-  } else {
-    return features;
-  }
-}
 
 }  // namespace tr0n

@@ -22,6 +22,7 @@
 #include <array>
 #include <exception>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 #include <cstddef>
@@ -133,77 +134,83 @@ inline void check_pickle(std::string_view data, const std::string& name, const s
   bad("no STOP", data.size());
 }
 
-/// Throws, naming `name`, unless `bytes` is a whole zip archive whose records
-/// each lie inside the file and match their CRC-32. Stored records are
-/// checked on the bytes; deflated ones (TorchScript code) are bounded by
-/// deflate's largest ratio, then inflated by LibTorch's zip reader (miniz,
-/// which LibTorch runs without its CRC check) and checked.
-/// Archives of 4 GiB and over (zip64) are left to LibTorch; zip64 markers in
-/// a smaller file are damage.
-inline void check_archive(std::string_view bytes, const std::string& name) {
-  auto u16 = [&](size_t at) {
+/// Little-endian integers of an archive's bytes.
+struct zip_bytes {
+  std::string_view bytes;
+  uint32_t u16(size_t at) const {
     return static_cast<uint32_t>(static_cast<unsigned char>(bytes[at])) |
            static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 1])) << 8;
-  };
-  auto u32 = [&](size_t at) { return u16(at) | u16(at + 2) << 16; };
-  const size_t n = bytes.size();
+  }
+  uint32_t u32(size_t at) const { return u16(at) | u16(at + 2) << 16; }
+};
+
+/// A record as the zip directory declares it.
+struct zip_entry {
+  uint32_t crc, size;
+  std::string record;  ///< the name in the directory, for messages
+};
+/// The records by the name LibTorch gives them (without the archive's top
+/// folder); none when zip64 markers leave the file to LibTorch.
+using zip_directory = std::optional<std::map<std::string, zip_entry>>;
+
+/// Where the end record is: its signature, within the last 64 KiB + 22 bytes (a comment may follow it).
+inline size_t zip_end_record(const zip_bytes& z, const std::string& name) {
+  const size_t n = z.bytes.size();
   if (n == 0) fail(name, ": empty file");
   if (n < 22) fail(name, ": not a torch.save archive (", n, " bytes, too short to be one)");
-  // The end record: its signature, within the last 64 KiB + 22 bytes (a comment may follow it).
-  size_t end = std::string_view::npos;
   for (size_t at = n - 22;; --at) {
-    if (u32(at) == 0x06054b50u) {
-      end = at;
-      break;
-    }
+    if (z.u32(at) == 0x06054b50u) return at;
     if (at == 0 || n - at > 22 + 0xFFFF) break;
   }
-  if (end == std::string_view::npos)
-    fail(name, ": not a whole torch.save archive (no zip end record: truncated, or another kind of file)");
-  const uint32_t entries = u16(end + 10), directory_size = u32(end + 12), directory_at = u32(end + 16);
-  // zip64 markers: left to LibTorch in files that need them (4 GiB and over), damage in any other.
-  const bool large = n > 0xFFFFFFFFull;
-  if (entries == 0xFFFF || directory_size == 0xFFFFFFFFu || directory_at == 0xFFFFFFFFu) {
-    if (large) return;
+  fail(name, ": not a whole torch.save archive (no zip end record: truncated, or another kind of file)");
+}
+
+/// Reads the directory that the end record at `end` points to; each entry's
+/// record must lie inside the file, once. zip64 markers are left to LibTorch
+/// in files that need them (4 GiB and over) and are damage in any other.
+inline zip_directory read_zip_directory(const zip_bytes& z, size_t end, const std::string& name) {
+  const bool large = z.bytes.size() > 0xFFFFFFFFull;
+  auto zip64 = [&]() -> zip_directory {
+    if (large) return std::nullopt;
     fail(name, ": damaged archive (zip64 markers in a file under 4 GiB)");
-  }
+  };
+  const uint32_t entries = z.u16(end + 10), directory_size = z.u32(end + 12), directory_at = z.u32(end + 16);
+  if (entries == 0xFFFF || directory_size == 0xFFFFFFFFu || directory_at == 0xFFFFFFFFu) return zip64();
   if (static_cast<uint64_t>(directory_at) + directory_size > end)
     fail(name, ": damaged archive (its directory lies outside the file: truncated?)");
+  std::map<std::string, zip_entry> records;
   size_t at = directory_at;
-  struct entry {
-    uint32_t crc, size;
-    std::string record;  ///< the name in the directory, for messages
-  };
-  std::map<std::string, entry> records;  // as LibTorch names them: without the archive's top folder
   for (uint32_t i = 0; i < entries; ++i) {
-    if (at + 46 > end || u32(at) != 0x02014b50u) fail(name, ": damaged archive (directory entry ", i, " is broken)");
-    const uint32_t method = u16(at + 10), crc = u32(at + 16), packed = u32(at + 20), size = u32(at + 24);
-    const uint32_t name_length = u16(at + 28), extra = u16(at + 30), comment = u16(at + 32);
-    const uint32_t local = u32(at + 42);
+    if (at + 46 > end || z.u32(at) != 0x02014b50u) fail(name, ": damaged archive (directory entry ", i, " is broken)");
+    const uint32_t method = z.u16(at + 10), crc = z.u32(at + 16), packed = z.u32(at + 20), size = z.u32(at + 24);
+    const uint32_t name_length = z.u16(at + 28), extra = z.u16(at + 30), comment = z.u16(at + 32);
+    const uint32_t local = z.u32(at + 42);
     if (at + 46 + name_length > end) fail(name, ": damaged archive (directory entry ", i, " is broken)");
-    const std::string record = printable(std::string(bytes.substr(at + 46, name_length)));
-    if (packed == 0xFFFFFFFFu || size == 0xFFFFFFFFu || local == 0xFFFFFFFFu) {
-      if (large) return;
-      fail(name, ": damaged archive (zip64 markers in a file under 4 GiB)");
-    }
+    const std::string record = printable(std::string(z.bytes.substr(at + 46, name_length)));
+    if (packed == 0xFFFFFFFFu || size == 0xFFFFFFFFu || local == 0xFFFFFFFFu) return zip64();
     if (method != 0 && method != 8)
       fail(name, ": record ", record, " uses zip method ", method, "; LibTorch archives are stored or deflated");
     if ((method == 0 && packed != size) || (method == 8 && size > 1032ull * packed + 64))
       fail(name, ": damaged archive (record ", record, " declares ", size, " bytes from ", packed, ")");
-    if (static_cast<uint64_t>(local) + 30 > directory_at || u32(local) != 0x04034b50u)
+    if (static_cast<uint64_t>(local) + 30 > directory_at || z.u32(local) != 0x04034b50u)
       fail(name, ": damaged archive (record ", record, " has no header where the directory says)");
-    const uint64_t data = static_cast<uint64_t>(local) + 30 + u16(local + 26) + u16(local + 28);
+    const uint64_t data = static_cast<uint64_t>(local) + 30 + z.u16(local + 26) + z.u16(local + 28);
     if (data + packed > directory_at)
       fail(name, ": damaged archive (record ", record, " runs past the end of the data: truncated?)");
     const auto slash = record.find('/');
-    if (!records.emplace(slash == std::string::npos ? record : record.substr(slash + 1), entry{crc, size, record})
+    if (!records.emplace(slash == std::string::npos ? record : record.substr(slash + 1), zip_entry{crc, size, record})
              .second)
       fail(name, ": damaged archive (record ", record, " appears twice)");
     at += 46 + name_length + extra + comment;
   }
-  // Then the records as LibTorch's reader (miniz) sees them, which is what it
-  // will parse: the same set, each matching the checksum read above. (The
-  // CRC is computed here only, on exactly the bytes LibTorch will use.)
+  return records;
+}
+
+/// The records as LibTorch's reader (miniz) sees them, which is what it will
+/// parse: the same set as `records`, each matching its checksum. (The CRC is
+/// computed here only, on exactly the bytes LibTorch will use.)
+inline void check_zip_records(std::string_view bytes, const std::map<std::string, zip_entry>& records,
+                              const std::string& name) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(std::make_shared<view_reader>(bytes));
     const auto seen = reader.getAllRecords();
@@ -224,6 +231,19 @@ inline void check_archive(std::string_view bytes, const std::string& name) {
   } catch (const std::exception& e) {
     fail(name, ": damaged archive (", brief(e), ")");
   }
+}
+
+/// Throws, naming `name`, unless `bytes` is a whole zip archive whose records
+/// each lie inside the file and match their CRC-32. Stored records are
+/// checked on the bytes; deflated ones (TorchScript code) are bounded by
+/// deflate's largest ratio, then inflated by LibTorch's zip reader (miniz,
+/// which LibTorch runs without its CRC check) and checked.
+/// Archives of 4 GiB and over (zip64) are left to LibTorch; zip64 markers in
+/// a smaller file are damage.
+inline void check_archive(std::string_view bytes, const std::string& name) {
+  const zip_bytes z{bytes};
+  const auto records = read_zip_directory(z, zip_end_record(z, name), name);
+  if (records) check_zip_records(bytes, *records, name);
 }
 
 }  // namespace tr0n::detail

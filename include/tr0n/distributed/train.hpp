@@ -187,6 +187,7 @@ class group_reducer {
   process_group& group_;
   bool stop_asked_ = false, stop_agreed_ = false;
 };
+static_assert(tr0n::Reducer<group_reducer>);
 }  // namespace detail
 
 /// `tr0n::train_translator`, data-parallel over `group` (see the file comment).

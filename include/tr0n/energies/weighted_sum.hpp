@@ -9,6 +9,7 @@
 /// namespace, bring them in with `using tr0n::operator*; using tr0n::operator+;`.
 #include <tr0n/concepts/energy.hpp>
 #include <tr0n/concepts/tags.hpp>
+#include <tr0n/detail/hooks.hpp>
 
 #include <boost/hana/concat.hpp>
 #include <boost/hana/drop_front.hpp>

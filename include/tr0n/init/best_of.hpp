@@ -10,6 +10,7 @@
 #include <tr0n/detail/check.hpp>
 #include <tr0n/init/prior.hpp>
 #include <tr0n/init/translator_sample.hpp>
+#include <tr0n/init/state.hpp>
 
 #include <torch/types.h>
 

@@ -3,17 +3,13 @@
 /// `init::prior`: chains start at `z ~ p(z)`, the naive baseline the paper
 /// compares against.
 #include <tr0n/concepts/init_policy.hpp>
+#include <tr0n/init/state.hpp>
 
 #include <torch/types.h>
 
 #include <string_view>
 
 namespace tr0n {
-
-/// A state whose latents are the leaf itself.
-struct latent_state {
-  torch::Tensor leaf;
-};
 
 namespace init {
 

@@ -8,6 +8,8 @@
 #include <tr0n/concepts/translator.hpp>
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/init/prior.hpp>
+#include <tr0n/init/state.hpp>
+#include <tr0n/translators/translator_conditions.hpp>
 
 #include <torch/types.h>
 

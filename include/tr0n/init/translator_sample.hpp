@@ -3,6 +3,7 @@
 /// `init::translator_sample`: chains start at `z ~ q(z | c)`, the paper's TR0N.
 #include <tr0n/detail/unwrap.hpp>
 #include <tr0n/init/prior.hpp>
+#include <tr0n/init/state.hpp>
 
 #include <torch/types.h>
 

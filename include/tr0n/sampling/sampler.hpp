@@ -35,9 +35,11 @@
 #include <tr0n/concepts/energy.hpp>
 #include <tr0n/concepts/generator.hpp>
 #include <tr0n/concepts/init_policy.hpp>
+#include <tr0n/concepts/noise_policy.hpp>
 #include <tr0n/concepts/step_schedule.hpp>
 #include <tr0n/concepts/tags.hpp>
 #include <tr0n/concepts/translator.hpp>
+#include <tr0n/detail/blocks.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/fit.hpp>
 #include <tr0n/runtime/precision.hpp>
@@ -48,7 +50,9 @@
 #include <tr0n/init/translator_sample.hpp>
 #include <tr0n/random.hpp>
 #include <tr0n/schedules/noise.hpp>
+#include <tr0n/sampling/result.hpp>
 #include <tr0n/schedules/step_schedules.hpp>
+#include <tr0n/detail/hooks.hpp>
 
 #include <torch/autograd.h>
 #include <torch/nn/module.h>
@@ -127,28 +131,6 @@ struct sampler_options {
     if (!(grad_clip_ >= 0) || !std::isfinite(grad_clip_))
       detail::fail("sampler_options: grad_clip: expected a finite value >= 0 (0 = off), got ", grad_clip_);
   }
-};
-
-/// Per-sample results, condition-major: row `i * n + j` is sample `j` of condition `i`.
-struct sample_result {
-  torch::Tensor z;       ///< `[M, d]`
-  torch::Tensor x;       ///< `G(z)`
-  torch::Tensor energy;  ///< `[M]`, final energies
-  torch::Tensor ok;      ///< `[M]` bool: false where the energy or latent became non-finite
-  torch::Tensor trace;   ///< `[steps_run + 1, M]` when `record_trace`, else undefined
-  int64_t steps_run = 0;     ///< Langevin steps taken (fewer than T after an early stop)
-  int64_t grad_evals = 0;    ///< energy gradients per chain
-  int64_t energy_evals = 0;  ///< energy evaluations per chain, gradients included
-};
-
-/// One chunk's final results, for `sampler::sample_chunks`: rows
-/// `[first, first + z.size(0))` of the run, condition-major.
-struct sample_chunk {
-  int64_t first;
-  const torch::Tensor& z;
-  const torch::Tensor& x;
-  const torch::Tensor& energy;
-  const torch::Tensor& ok;
 };
 
 namespace detail {
@@ -249,124 +231,23 @@ class sampler {
  private:
   template <class Sink, class... Cbs>
   sample_result run(const torch::Tensor& conditions, int64_t n, Sink* sink, Cbs&... callbacks) {
-    constexpr bool streaming = !std::is_same_v<Sink, detail::no_sink>;
     static_assert(InitPolicy<Init, sampler>,
                   "tr0n::sampler: Init must model InitPolicy (name, start(sampler, c) returning a "
                   "state with .leaf, latent(state))");
     check_call(conditions, n);
     check_precision(options_.precision(), conditions.device());
-    const uint64_t seed = options_.seed() ? *options_.seed() : draw_seed();
     torch::AutoGradMode grad_mode(true);
-
-    const auto c = n == 1 ? conditions : conditions.repeat_interleave(n, 0);  // [M, C]
-    const auto m = c.size(0);
-    const auto total = options_.steps();
-    const int64_t block = options_.stream_block();
-    const int64_t blocks = (m + block - 1) / block;
-    const int64_t per_chunk =
-        options_.max_batch() > 0 ? std::max<int64_t>(1, options_.max_batch() / block) : blocks;  // blocks
-    std::vector<at::Generator> streams;
-    streams.reserve(static_cast<size_t>(blocks));
-    for (int64_t b = 0; b < blocks; ++b)
-      streams.push_back(make_generator(block_seed(seed, static_cast<uint64_t>(options_.first_block() + b)), c.device()));
-
-    auto failed = torch::zeros({m}, c.options().dtype(torch::kBool));
-    std::vector<chunk> chunks;
-    chunks.reserve(static_cast<size_t>((blocks + per_chunk - 1) / per_chunk));
-    energy_evals_ = 0;
-    int64_t start_evals = 0;  // energy_evals counts per chain: the first chunk's
-    for (int64_t b = 0; b < blocks; b += per_chunk) {
-      const int64_t first = b * block, rows = std::min(per_chunk * block, m - first);
-      chunk k{b, std::min(per_chunk, blocks - b), c.narrow(0, first, rows), failed.narrow(0, first, rows),
-              std::mt19937_64(block_seed(seed, static_cast<uint64_t>(options_.first_block() + b)))};
-      {
-        chain_streams_scope scope(&streams[static_cast<size_t>(b)], k.blocks, block, rows, k.host);
-        k.state.emplace(init_.start(*this, k.c));
-      }
-      k.state->leaf = clamp_to_box(k.state->leaf.detach());
-      if (chunks.empty()) start_evals = energy_evals_;
-      chunks.push_back(std::move(k));
-    }
-    energy_evals_ = start_evals;
-
-    std::vector<torch::Tensor> trace;
-    if (options_.record_trace()) trace.reserve(static_cast<size_t>(total + 1));
-    detail::notify_begin(run_info{"sample", total, 0}, callbacks...);
-    std::optional<chain_streams_scope> whole;  // one chunk: its streams stay installed
-    if (chunks.size() == 1) whole.emplace(streams.data(), blocks, block, m, chunks.front().host);
-    int64_t t = 0;
-    for (; t < total; ++t) {
-      const double eta = schedule_.step_size(t, total);
-      const double sigma = noise_.sigma(eta);
-      torch::Tensor e_now;
-      if (chunks.size() == 1) {
-        e_now = step(chunks.front(), t, eta, sigma);
-      } else {
-        e_now = torch::empty({m}, c.options());
-        for (auto& k : chunks) {
-          chain_streams_scope scope(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
-          e_now.narrow(0, k.c_first(block), k.c.size(0)).copy_(step(k, t, eta, sigma));
-        }
-      }
-      if (options_.record_trace()) trace.push_back(e_now);
-      if (detail::notify_step(step_info{"sample", t, total, e_now}, callbacks...)) {
-        ++t;
-        break;
-      }
-    }
+    run_state run(n == 1 ? conditions : conditions.repeat_interleave(n, 0), options_,
+                  options_.seed() ? *options_.seed() : draw_seed());
+    start_chunks(run);
+    detail::notify_begin(run_info{"sample", options_.steps(), 0}, callbacks...);
+    const int64_t t = run_steps(run, callbacks...);
     energy_evals_ += t;
-    for (auto& k : chunks) settle(k, k.state->leaf);  // a run stopped between checks
-
-    sample_result r;
-    {
-      torch::NoGradGuard no_grad;
-      // Each chunk's results go straight into the run's (no second copy of x at the end).
-      for (auto& k : chunks) {
-        std::optional<chain_streams_scope> scope;  // energies may draw (augmentations)
-        if (!whole) scope.emplace(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
-        auto z = init_.latent(*k.state).detach();
-        auto x = generate(z);
-        context_type ctx(z, x, k.c, prior(), encoder_, options_.precision());
-        auto e = energy_(ctx).detach();
-        k.state.reset();  // frees the chunk's state before the next chunk's evaluation
-        if constexpr (streaming) {
-          const auto sums = t > 0 ? e.mul(0) : (z.sum(1) + e).mul_(0);
-          const auto first = k.c_first(block);
-          const auto ok = sums.eq(0).logical_and_(k.failed.logical_not());
-          (*sink)(sample_chunk{first, z, x, e, ok});
-          x = torch::Tensor();  // the run keeps no x
-        }
-        if (whole) {
-          r.z = std::move(z), r.x = std::move(x), r.energy = std::move(e);
-          break;
-        }
-        if (!r.z.defined()) {
-          auto rows = [&](const torch::Tensor& t) {
-            auto shape = t.sizes().vec();
-            shape[0] = m;
-            return torch::empty(shape, t.options());
-          };
-          r.z = rows(z), r.energy = rows(e);
-          if constexpr (!streaming) r.x = rows(x);
-        }
-        const auto first = k.c_first(block), count = k.c.size(0);
-        r.z.narrow(0, first, count).copy_(z);
-        if constexpr (!streaming) r.x.narrow(0, first, count).copy_(x);
-        r.energy.narrow(0, first, count).copy_(e);
-      }
-      ++energy_evals_;  // the final evaluation, once per chain
-    }
-    // The last check covered the latents (after a step); the final energies are new.
-    auto final_sums = t > 0 ? r.energy.mul(0) : (r.z.sum(1) + r.energy).mul_(0);
-    r.ok = final_sums.eq(0).logical_and_(failed.logical_not_());
-    if (options_.record_trace()) {
-      trace.push_back(r.energy);
-      r.trace = torch::stack(trace);
-    }
-    r.steps_run = t;
-    r.grad_evals = t;
+    for (auto& k : run.chunks) settle(k, k.state->leaf);  // a run stopped between checks
+    auto r = finish(run, t, sink);
+    r.steps_run = r.grad_evals = t;
     r.energy_evals = energy_evals_;
-    detail::notify_end(run_info{"sample", total, t}, callbacks...);
+    detail::notify_end(run_info{"sample", options_.steps(), t}, callbacks...);
     return r;
   }
 
@@ -385,6 +266,141 @@ class sampler {
     std::vector<torch::Tensor> pending{};  ///< per-row sums since the last check
     int64_t c_first(int64_t block) const { return first_block * block; }
   };
+
+  /// One call's chains: `m` rows of conditions, in stream blocks of `block`
+  /// chains (each with its own generator), grouped `per_chunk` blocks a chunk.
+  struct run_state {
+    run_state(torch::Tensor conditions, const sampler_options& o, uint64_t run_seed)
+        : c(std::move(conditions)), m(c.size(0)), block(o.stream_block()), blocks((m + block - 1) / block),
+          per_chunk(o.max_batch() > 0 ? std::max<int64_t>(1, o.max_batch() / block) : blocks), seed(run_seed),
+          failed(torch::zeros({m}, c.options().dtype(torch::kBool))) {
+      streams.reserve(static_cast<size_t>(blocks));
+      for (int64_t b = 0; b < blocks; ++b)
+        streams.push_back(make_generator(block_seed(seed, static_cast<uint64_t>(o.first_block() + b)), c.device()));
+    }
+    torch::Tensor c;  ///< `[M, C]`
+    int64_t m, block, blocks, per_chunk;
+    uint64_t seed;
+    torch::Tensor failed;  ///< `[M]`: chains that became non-finite
+    std::vector<at::Generator> streams;
+    std::vector<chunk> chunks{};
+    std::vector<torch::Tensor> trace{};
+    std::optional<chain_streams_scope> whole{};  ///< one chunk: its streams stay installed
+
+    /// Installs chunk `k`'s streams until the scope ends.
+    chain_streams_scope streams_of(chunk& k) {
+      return chain_streams_scope(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
+    }
+    /// The same, into an optional scope.
+    void install(std::optional<chain_streams_scope>& scope, chunk& k) {
+      scope.emplace(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
+    }
+  };
+
+  /// Splits the run into chunks and starts each from the init policy, with its
+  /// streams; energy_evals counts the first chunk's start (it is per chain).
+  void start_chunks(run_state& run) {
+    run.chunks.reserve(static_cast<size_t>((run.blocks + run.per_chunk - 1) / run.per_chunk));
+    energy_evals_ = 0;
+    int64_t start_evals = 0;
+    for (const auto span : detail::block_spans(run.m, run.per_chunk * run.block)) {
+      const int64_t b = span.index * run.per_chunk;  // the chunk's first stream block
+      chunk k{b, std::min(run.per_chunk, run.blocks - b), run.c.narrow(0, span.first, span.count),
+              run.failed.narrow(0, span.first, span.count),
+              std::mt19937_64(block_seed(run.seed, static_cast<uint64_t>(options_.first_block() + b)))};
+      {
+        const auto scope = run.streams_of(k);
+        k.state.emplace(init_.start(*this, k.c));
+      }
+      k.state->leaf = clamp_to_box(k.state->leaf.detach());
+      if (run.chunks.empty()) start_evals = energy_evals_;
+      run.chunks.push_back(std::move(k));
+    }
+    energy_evals_ = start_evals;
+    if (run.chunks.size() == 1) run.install(run.whole, run.chunks.front());
+  }
+
+  /// The step loop; returns the steps run (fewer than `steps` when a callback stops it).
+  template <class... Cbs>
+  int64_t run_steps(run_state& run, Cbs&... callbacks) {
+    const auto total = options_.steps();
+    if (options_.record_trace()) run.trace.reserve(static_cast<size_t>(total + 1));
+    for (int64_t t = 0; t < total; ++t) {
+      const double eta = schedule_.step_size(t, total);
+      const double sigma = noise_.sigma(eta);
+      torch::Tensor e_now;
+      if (run.whole) {
+        e_now = step(run.chunks.front(), t, eta, sigma);
+      } else {
+        e_now = torch::empty({run.m}, run.c.options());
+        for (auto& k : run.chunks) {
+          const auto scope = run.streams_of(k);
+          e_now.narrow(0, k.c_first(run.block), k.c.size(0)).copy_(step(k, t, eta, sigma));
+        }
+      }
+      if (options_.record_trace()) run.trace.push_back(e_now);
+      if (detail::notify_step(step_info{"sample", t, total, e_now}, callbacks...)) return t + 1;
+    }
+    return total;
+  }
+
+  /// The final evaluation, chunk by chunk: each chunk's results go straight into
+  /// the run's (no second copy of x), or to `sink` as soon as they are final.
+  template <class Sink>
+  sample_result finish(run_state& run, int64_t t, Sink* sink) {
+    constexpr bool streaming = !std::is_same_v<Sink, detail::no_sink>;
+    sample_result r;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& k : run.chunks) {
+        std::optional<chain_streams_scope> scope;  // energies may draw (augmentations)
+        if (!run.whole) run.install(scope, k);
+        auto z = init_.latent(*k.state).detach();
+        auto x = generate(z);
+        context_type ctx(z, x, k.c, prior(), encoder_, options_.precision());
+        auto e = energy_(ctx).detach();
+        k.state.reset();  // frees the chunk's state before the next chunk's evaluation
+        const auto first = k.c_first(run.block);
+        if constexpr (streaming) {
+          (*sink)(sample_chunk{first, z, x, e, finite_ok(t, z, e, k.failed)});
+          x = torch::Tensor();  // the run keeps no x
+        }
+        if (run.whole) {
+          r.z = std::move(z), r.x = std::move(x), r.energy = std::move(e);
+          break;
+        }
+        if (!r.z.defined()) {
+          r.z = rows_like(z, run.m), r.energy = rows_like(e, run.m);
+          if constexpr (!streaming) r.x = rows_like(x, run.m);
+        }
+        r.z.narrow(0, first, k.c.size(0)).copy_(z);
+        if constexpr (!streaming) r.x.narrow(0, first, k.c.size(0)).copy_(x);
+        r.energy.narrow(0, first, k.c.size(0)).copy_(e);
+      }
+      ++energy_evals_;  // the final evaluation, once per chain
+    }
+    r.ok = finite_ok(t, r.z, r.energy, run.failed);
+    if (options_.record_trace()) {
+      run.trace.push_back(r.energy);
+      r.trace = torch::stack(run.trace);
+    }
+    return r;
+  }
+
+  /// Chains that stayed finite: not failed at a check, and with a finite final
+  /// energy (the last check covered the latents after a step; with no step, the
+  /// start's latents are tested here too).
+  static torch::Tensor finite_ok(int64_t t, const torch::Tensor& z, const torch::Tensor& e, const torch::Tensor& failed) {
+    const auto sums = t > 0 ? e.mul(0) : (z.flatten(1).sum(1) + e).mul_(0);
+    return sums.eq(0).logical_and_(failed.logical_not());
+  }
+
+  /// An uninitialised tensor like `t` with `m` rows.
+  static torch::Tensor rows_like(const torch::Tensor& t, int64_t m) {
+    auto shape = t.sizes().vec();
+    shape[0] = m;
+    return torch::empty(shape, t.options());
+  }
 
   /// Per-row energies without the checks of `evaluate` (the step loop's shapes are known).
   torch::Tensor energy_of(const torch::Tensor& z, const torch::Tensor& c) {

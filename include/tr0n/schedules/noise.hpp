@@ -2,7 +2,7 @@
 /// \file
 /// Noise policies: the standard deviation `sigma_t` of the Gaussian noise added
 /// at a Langevin step of size `eta_t`.
-#include <tr0n/concepts/step_schedule.hpp>
+#include <tr0n/concepts/noise_policy.hpp>
 
 #include <cmath>
 

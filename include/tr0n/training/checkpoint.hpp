@@ -27,9 +27,11 @@
 /// whole checkpoint. A checkpoint also records the LibTorch that wrote it: a
 /// generator state this LibTorch cannot take (CUDA's is 816 bytes in 1.13, 16
 /// in 2.x) is refused naming both versions.
-#include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/io/atomic_file.hpp>
 #include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/files.hpp>
+#include <tr0n/detail/training_state.hpp>
 
 #include <ATen/core/Generator.h>
 #include <torch/serialize/input-archive.h>
@@ -96,13 +98,6 @@ inline std::map<std::string, std::string> parse_record(const std::string& text) 
   return m;
 }
 
-/// One process's random streams and place in its synthetic set.
-struct stream_state {
-  torch::Tensor rng;     ///< the tensor generator's state
-  std::string host_rng;  ///< the host engine, as text
-  torch::Tensor order;   ///< the epoch's permutation (synthetic set), or undefined
-  int64_t cursor = 0;
-};
 
 /// What a run carries across a checkpoint, besides the translator.
 struct checkpoint_state {
@@ -191,6 +186,164 @@ void write_checkpoint(const std::string& path, const option_record& options, con
   write_file_atomically(path, bytes.str());
 }
 
+/// A checkpoint's archive, read field by field; every failure names the
+/// checkpoint and the field.
+class checkpoint_reader {
+ public:
+  checkpoint_reader(std::string bytes, const std::string& name) : where_("checkpoint " + name) {
+    if (bytes.empty()) fail(where_, ": empty file, expected a tr0n training checkpoint");
+    check_archive(bytes, where_);
+    try {
+      std::istringstream archive_bytes(std::move(bytes));
+      archive_.load_from(archive_bytes);
+    } catch (const std::exception& e) {
+      fail(where_, ": not a tr0n training checkpoint (", brief(e), ")");
+    }
+  }
+
+  const std::string& where() const noexcept { return where_; }
+
+  torch::Tensor read(const std::string& key, bool required = true) {
+    torch::Tensor t;
+    bool found = false;
+    try {
+      found = archive_.try_read(key, t);
+    } catch (const std::exception& e) {
+      fail(where_, ": field ", key, " cannot be read (", brief(e), ")");
+    }
+    if (!found && required) fail(where_, ": field ", key, " is missing (not a whole tr0n training checkpoint)");
+    return t;
+  }
+  int64_t integer(const std::string& key) {
+    auto t = read(key);
+    if (t.scalar_type() != torch::kLong || t.numel() != 1) fail(where_, ": field ", key, " is not one int64");
+    return t.item<int64_t>();
+  }
+  double real(const std::string& key) {
+    auto t = read(key);
+    if (t.scalar_type() != torch::kDouble || t.numel() != 1) fail(where_, ": field ", key, " is not one float64");
+    return t.item<double>();
+  }
+
+  /// The format version and the number of processes that wrote it, which must be `world_size`.
+  int64_t check_header(int64_t world_size) {
+    if (!read("tr0n_checkpoint_version", false).defined())
+      fail(where_, ": not a tr0n training checkpoint (it has no format version)");
+    const auto version = integer("tr0n_checkpoint_version");
+    if (version < 1 || version > training_checkpoint_version)
+      fail(where_, ": format version ", version, ", but this tr0n reads versions 1 to ", training_checkpoint_version,
+           " (written by another tr0n version: start the run again)");
+    const int64_t written_by = version >= 2 ? integer("world_size") : 1;
+    if (written_by < 1 || written_by > (int64_t{1} << 20)) fail(where_, ": field world_size is ", written_by);
+    if (written_by != world_size)
+      fail(where_, ": written by a run of ", written_by, written_by == 1 ? " process" : " processes",
+           ", but this run has ", world_size, ": resume it with ", written_by, written_by == 1 ? " process" : " processes",
+           " (each process's random streams are in it)");
+    return written_by;
+  }
+
+  /// Every option must match, each difference named.
+  void check_options(const option_record& options) {
+    auto theirs = read("options");
+    if (theirs.scalar_type() != torch::kUInt8 || theirs.dim() != 1) fail(where_, ": field options is not text");
+    const auto saved = parse_record(tensor_bytes(theirs));
+    std::string diffs;
+    for (const auto& [key, value] : options) {
+      const auto it = saved.find(key);
+      // Checkpoints from before the compute precision was recorded were float32.
+      const std::string was = it != saved.end() ? it->second : key == "precision" ? "fp32" : "(none)";
+      if (was != value) diffs += (diffs.empty() ? "" : "; ") + key + " = " + was + " there, " + value + " here";
+    }
+    if (!diffs.empty())
+      fail(where_, ": written with other training options (", diffs, "): resume with the options it was written with");
+  }
+
+  /// The seed (which must be `seed`, when given), the steps done, the losses and the scale's bookkeeping.
+  void read_progress(checkpoint_state& s, std::optional<uint64_t> seed, int64_t steps) {
+    const auto libtorch = read("libtorch_version", false);
+    s.libtorch = libtorch.defined() ? tensor_bytes(libtorch) : std::string();
+    s.seed = static_cast<uint64_t>(integer("seed"));
+    if (seed && *seed != s.seed) fail(where_, ": written with seed = ", s.seed, ", but this run has seed = ", *seed);
+    s.step = integer("step");
+    if (s.step < 0 || s.step > steps) fail(where_, ": step ", s.step, " is outside [0, steps = ", steps, "]");
+    s.skipped = integer("skipped");
+    if (s.skipped < 0 || s.skipped > s.step) fail(where_, ": skipped ", s.skipped, " is outside [0, step]");
+    s.losses = read("losses");
+    if (s.losses.scalar_type() != torch::kDouble || s.losses.dim() != 1 || s.losses.size(0) != s.step)
+      fail(where_, ": field losses is not float64 [", s.step, "]");
+    s.late_reach = real("late_reach");
+    s.initial_log_std = read("initial_log_std", false);
+    s.late_log_std = read("late_log_std", false);
+  }
+
+  /// Process `rank`'s random streams, and its place in the synthetic set (of `dataset_size` pairs).
+  stream_state read_streams(int64_t rank, int64_t dataset_size, bool started) {
+    stream_state st;
+    const auto rng = stream_field(rank, "rng"), host_rng = stream_field(rank, "host_rng");
+    st.rng = read(rng);
+    if (st.rng.scalar_type() != torch::kUInt8 || st.rng.dim() != 1)
+      fail(where_, ": field ", rng, " is not a generator state");
+    st.host_rng = tensor_bytes(read(host_rng));
+    {
+      std::istringstream host(st.host_rng);
+      std::mt19937_64 engine;
+      if (!(host >> engine)) fail(where_, ": field ", host_rng, " is not an engine state");
+    }
+    if (dataset_size == 0) return st;
+    const auto order = stream_field(rank, "order"), cursor = stream_field(rank, "cursor");
+    st.order = read(order, started);
+    if (!st.order.defined()) return st;
+    if (st.order.scalar_type() != torch::kLong || st.order.dim() != 1 || st.order.size(0) != dataset_size ||
+        st.order.min().item<int64_t>() < 0 || st.order.max().item<int64_t>() >= dataset_size)
+      fail(where_, ": field ", order, " is not a permutation of the ", dataset_size, " pairs");
+    st.cursor = integer(cursor);
+    if (st.cursor < 0 || st.cursor > dataset_size) fail(where_, ": field ", cursor, " = ", st.cursor, " is outside the set");
+    return st;
+  }
+
+  /// Loads the translator's state into `q`.
+  template <class Q>
+  void read_translator(Q& q) {
+    torch::serialize::InputArchive translator;
+    bool found = false;
+    try {
+      found = archive_.try_read("translator", translator);
+    } catch (const std::exception& e) {
+      fail(where_, ": field translator cannot be read (", brief(e), ")");
+    }
+    if (!found) fail(where_, ": field translator is missing (not a whole tr0n training checkpoint)");
+    try {
+      load_translator_state(q, translator);
+    } catch (const std::exception& e) {
+      auto why = brief(e);
+      if (why.rfind("tr0n: ", 0) == 0) why = why.substr(6);
+      fail(where_, ": its translator does not match this run's (", why, ")");
+    }
+  }
+
+  /// Adam's step count and moments, one pair per parameter of `params`, each of its dtype and shape.
+  void read_adam(checkpoint_state& s, const std::vector<torch::Tensor>& params) {
+    s.adam_t = read("adam_t");
+    if (s.adam_t.scalar_type() != torch::kDouble || s.adam_t.numel() != 1)
+      fail(where_, ": field adam_t is not one float64");
+    if (const auto count = integer("adam_count"); count != static_cast<int64_t>(params.size()))
+      fail(where_, ": holds Adam state for ", count, " parameters, the translator has ", params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      for (auto* list : {&s.m, &s.v}) {
+        auto t = read((list == &s.m ? "adam_m" : "adam_v") + std::to_string(i));
+        if (t.scalar_type() != params[i].scalar_type() || !t.sizes().equals(params[i].sizes()))
+          fail(where_, ": Adam state ", i, " is ", t.scalar_type(), " ", shape_of(t), ", the parameter is ",
+               params[i].scalar_type(), " ", shape_of(params[i]));
+        list->push_back(t);
+      }
+    }
+  }
+
+ private:
+  std::string where_;
+  torch::serialize::InputArchive archive_;
+};
+
 /// Reads a checkpoint written for `options` (a run of `steps` steps) into `q`
 /// and returns the rest of the run's state; `params` are `q`'s parameters, in
 /// the order Adam holds them; `world_size` is the run's number of processes,
@@ -199,129 +352,14 @@ template <class Q>
 checkpoint_state read_checkpoint(std::string bytes, const std::string& name, const option_record& options,
                                  std::optional<uint64_t> seed, Q& q, const std::vector<torch::Tensor>& params,
                                  int64_t steps, int64_t dataset_size, int64_t world_size = 1) {
-  const std::string where = "checkpoint " + name;
-  torch::serialize::InputArchive archive;
-  if (bytes.empty()) fail(where, ": empty file, expected a tr0n training checkpoint");
-  check_archive(bytes, where);
-  try {
-    std::istringstream archive_bytes(std::move(bytes));
-    archive.load_from(archive_bytes);
-  } catch (const std::exception& e) {
-    fail(where, ": not a tr0n training checkpoint (", brief(e), ")");
-  }
-  auto read = [&](const std::string& key, bool required = true) {
-    torch::Tensor t;
-    bool found = false;
-    try {
-      found = archive.try_read(key, t);
-    } catch (const std::exception& e) {
-      fail(where, ": field ", key, " cannot be read (", brief(e), ")");
-    }
-    if (!found && required) fail(where, ": field ", key, " is missing (not a whole tr0n training checkpoint)");
-    return t;
-  };
-  auto integer = [&](const std::string& key) {
-    auto t = read(key);
-    if (t.scalar_type() != torch::kLong || t.numel() != 1) fail(where, ": field ", key, " is not one int64");
-    return t.template item<int64_t>();
-  };
-  if (!read("tr0n_checkpoint_version", false).defined())
-    fail(where, ": not a tr0n training checkpoint (it has no format version)");
-  const auto version = integer("tr0n_checkpoint_version");
-  if (version < 1 || version > training_checkpoint_version)
-    fail(where, ": format version ", version, ", but this tr0n reads versions 1 to ", training_checkpoint_version,
-         " (written by another tr0n version: start the run again)");
-  const int64_t written_by = version >= 2 ? integer("world_size") : 1;
-  if (written_by < 1 || written_by > (int64_t{1} << 20)) fail(where, ": field world_size is ", written_by);
-  if (written_by != world_size)
-    fail(where, ": written by a run of ", written_by, written_by == 1 ? " process" : " processes", ", but this run has ",
-         world_size, ": resume it with ", written_by, written_by == 1 ? " process" : " processes",
-         " (each process's random streams are in it)");
-
-  // Every option must match, each difference named.
-  auto theirs = read("options");
-  if (theirs.scalar_type() != torch::kUInt8 || theirs.dim() != 1) fail(where, ": field options is not text");
-  const auto saved = parse_record(tensor_bytes(theirs));
-  std::string diffs;
-  for (const auto& [key, value] : options) {
-    const auto it = saved.find(key);
-    // Checkpoints from before the compute precision was recorded were float32.
-    const std::string was = it != saved.end() ? it->second : key == "precision" ? "fp32" : "(none)";
-    if (was != value) diffs += (diffs.empty() ? "" : "; ") + key + " = " + was + " there, " + value + " here";
-  }
-  if (!diffs.empty())
-    fail(where, ": written with other training options (", diffs, "): resume with the options it was written with");
-
+  checkpoint_reader in(std::move(bytes), name);
+  const auto written_by = in.check_header(world_size);
+  in.check_options(options);
   checkpoint_state s;
-  const auto libtorch = read("libtorch_version", false);
-  s.libtorch = libtorch.defined() ? tensor_bytes(libtorch) : std::string();
-  s.seed = static_cast<uint64_t>(integer("seed"));
-  if (seed && *seed != s.seed)
-    fail(where, ": written with seed = ", s.seed, ", but this run has seed = ", *seed);
-  s.step = integer("step");
-  if (s.step < 0 || s.step > steps) fail(where, ": step ", s.step, " is outside [0, steps = ", steps, "]");
-  s.skipped = integer("skipped");
-  if (s.skipped < 0 || s.skipped > s.step) fail(where, ": skipped ", s.skipped, " is outside [0, step]");
-  s.losses = read("losses");
-  if (s.losses.scalar_type() != torch::kDouble || s.losses.dim() != 1 || s.losses.size(0) != s.step)
-    fail(where, ": field losses is not float64 [", s.step, "]");
-  auto reach = read("late_reach");
-  if (reach.scalar_type() != torch::kDouble || reach.numel() != 1) fail(where, ": field late_reach is not one float64");
-  s.late_reach = reach.template item<double>();
-  for (int64_t r = 0; r < written_by; ++r) {
-    stream_state st;
-    const auto rng = stream_field(r, "rng"), host_rng = stream_field(r, "host_rng");
-    st.rng = read(rng);
-    if (st.rng.scalar_type() != torch::kUInt8 || st.rng.dim() != 1) fail(where, ": field ", rng, " is not a generator state");
-    st.host_rng = tensor_bytes(read(host_rng));
-    {
-      std::istringstream host(st.host_rng);
-      std::mt19937_64 engine;
-      if (!(host >> engine)) fail(where, ": field ", host_rng, " is not an engine state");
-    }
-    if (dataset_size > 0) {
-      const auto order = stream_field(r, "order"), cursor = stream_field(r, "cursor");
-      st.order = read(order, s.step > 0);
-      if (st.order.defined()) {
-        if (st.order.scalar_type() != torch::kLong || st.order.dim() != 1 || st.order.size(0) != dataset_size ||
-            st.order.min().template item<int64_t>() < 0 || st.order.max().template item<int64_t>() >= dataset_size)
-          fail(where, ": field ", order, " is not a permutation of the ", dataset_size, " pairs");
-        st.cursor = integer(cursor);
-        if (st.cursor < 0 || st.cursor > dataset_size) fail(where, ": field ", cursor, " = ", st.cursor, " is outside the set");
-      }
-    }
-    s.streams.push_back(std::move(st));
-  }
-  torch::serialize::InputArchive translator;
-  bool found = false;
-  try {
-    found = archive.try_read("translator", translator);
-  } catch (const std::exception& e) {
-    fail(where, ": field translator cannot be read (", brief(e), ")");
-  }
-  if (!found) fail(where, ": field translator is missing (not a whole tr0n training checkpoint)");
-  try {
-    load_translator_state(q, translator);
-  } catch (const std::exception& e) {
-    auto why = brief(e);
-    if (why.rfind("tr0n: ", 0) == 0) why = why.substr(6);
-    fail(where, ": its translator does not match this run's (", why, ")");
-  }
-  s.adam_t = read("adam_t");
-  if (s.adam_t.scalar_type() != torch::kDouble || s.adam_t.numel() != 1) fail(where, ": field adam_t is not one float64");
-  if (const auto count = integer("adam_count"); count != static_cast<int64_t>(params.size()))
-    fail(where, ": holds Adam state for ", count, " parameters, the translator has ", params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    for (auto* list : {&s.m, &s.v}) {
-      auto t = read((list == &s.m ? "adam_m" : "adam_v") + std::to_string(i));
-      if (t.scalar_type() != params[i].scalar_type() || !t.sizes().equals(params[i].sizes()))
-        fail(where, ": Adam state ", i, " is ", t.scalar_type(), " ", shape_of(t), ", the parameter is ",
-             params[i].scalar_type(), " ", shape_of(params[i]));
-      list->push_back(t);
-    }
-  }
-  s.initial_log_std = read("initial_log_std", false);
-  s.late_log_std = read("late_log_std", false);
+  in.read_progress(s, seed, steps);
+  for (int64_t r = 0; r < written_by; ++r) s.streams.push_back(in.read_streams(r, dataset_size, s.step > 0));
+  in.read_translator(q);
+  in.read_adam(s, params);
   return s;
 }
 
@@ -330,8 +368,7 @@ template <class Q>
 checkpoint_state read_checkpoint(std::istream& in, const std::string& name, const option_record& options,
                                  std::optional<uint64_t> seed, Q& q, const std::vector<torch::Tensor>& params,
                                  int64_t steps, int64_t dataset_size, int64_t world_size = 1) {
-  return read_checkpoint(std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()}, name,
-                         options, seed, q, params, steps, dataset_size, world_size);
+  return read_checkpoint(stream_bytes(in), name, options, seed, q, params, steps, dataset_size, world_size);
 }
 
 /// Puts a process's random streams back as the checkpoint left them;

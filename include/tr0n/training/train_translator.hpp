@@ -73,6 +73,10 @@
 #include <tr0n/random.hpp>
 #include <tr0n/runtime/precision.hpp>
 #include <tr0n/training/checkpoint.hpp>
+#include <tr0n/concepts/reducer.hpp>
+#include <tr0n/detail/files.hpp>
+#include <tr0n/detail/hooks.hpp>
+#include <tr0n/translators/translator_conditions.hpp>
 
 #include <torch/types.h>
 #include <torch/utils.h>
@@ -254,14 +258,7 @@ inline void check_skipped(int64_t n, int64_t done, double fraction) {
 }  // namespace detail
 
 namespace detail {
-/// How one process's training cooperates with others (data-parallel training,
-/// `tr0n/distributed/`); alone, it does nothing.
-/// Whether a run resumes and writes checkpoints, and how often.
-struct checkpoint_plan {
-  bool resume = false, write = false;
-  int64_t every = 0;
-};
-
+/// The `Reducer` of a run alone (`tr0n/concepts/reducer.hpp`): it does nothing.
 struct no_reducer {
   /// The first process's plan, everywhere (only it reads and writes files).
   checkpoint_plan agree_plan(checkpoint_plan mine) { return mine; }
@@ -287,19 +284,14 @@ struct no_reducer {
   /// Whether this process writes files (checkpoints).
   bool writes() const { return true; }
 
-  static std::string read_file(const std::string& path) {
-    if (!std::filesystem::exists(path)) detail::fail("train_translator: resume_from: ", path, ": file not found");
-    std::ifstream in(path, std::ios::binary);
-    std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (!in.good() && !in.eof()) detail::fail("train_translator: resume_from: ", path, ": cannot be read");
-    return bytes;
-  }
+  static std::string read_file(const std::string& path) { return file_bytes(path, "train_translator: resume_from"); }
 };
 
-template <class T, class G, class F, class Reducer, class... Cbs>
+static_assert(Reducer<no_reducer>);
+
+template <class T, class G, class F, Reducer R, class... Cbs>
 training_report train_translator_impl(T& translator, G& generator, F& encoder,
-                                      const translator_training_options& options, Reducer& reducer,
-                                      Cbs&... callbacks);
+                                      const translator_training_options& options, R& reducer, Cbs&... callbacks);
 }  // namespace detail
 
 template <TrainableTranslator T, Generator G, Encoder F, Callback... Cbs>
@@ -310,201 +302,255 @@ training_report train_translator(T& translator, G& generator, F& encoder,
 }
 
 namespace detail {
-template <class T, class G, class F, class Reducer, class... Cbs>
-training_report train_translator_impl(T& translator, G& generator, F& encoder,
-                                      const translator_training_options& options, Reducer& reducer,
-                                      Cbs&... callbacks) {
-  options.validate();
-  auto& q = detail::unwrap(translator);
-  detail::check_translator_fits(translator, detail::unwrap(generator).prior(), encoder, "train_translator");
-  std::vector<torch::Tensor> params = q.parameters();
-  if (params.empty()) detail::fail("train_translator: translator: has no parameters to train");
-  const torch::TensorOptions tensor_options = params.front().options().requires_grad(false);
-  check_precision(options.precision(), tensor_options.device());
 
-  torch::AutoGradMode grad_mode(true);
-  q.train(true);
-  torch::Tensor scale = detail::scale_parameter(q);
-  std::vector<detail::adam_group> groups{{{}, options.lr()}, {{}, options.lr() * options.scale_lr_factor()}};
-  for (auto& p : params) groups[scale.defined() && p.is_same(scale) ? 1 : 0].params.push_back(p);
-  std::vector<torch::Tensor> adam_order;  // the parameters as Adam holds them
-  for (const auto& group : groups) adam_order.insert(adam_order.end(), group.params.begin(), group.params.end());
-  detail::masked_adam adam(std::move(groups));
+/// The pairs a run trains on: fresh ones every step, or (with `dataset_size`)
+/// a set made once and visited in a fresh permutation every epoch.
+template <class T, class G, class F>
+class pair_source {
+ public:
+  pair_source(T& translator, G& generator, F& encoder, const translator_training_options& options,
+              torch::TensorOptions tensor_options)
+      : translator_(translator), generator_(generator), encoder_(encoder), options_(options), tensor_(tensor_options) {}
 
-  const auto plan = reducer.agree_plan(
-      {!options.resume_from().empty(), !options.checkpoint_path().empty(), options.checkpoint_every()});
-  // In a group only rank 0's file is read: the others may not name one.
-  const std::string resume_name = options.resume_from().empty() ? std::string("(rank 0's)") : options.resume_from();
-  std::optional<detail::checkpoint_state> resumed;
-  if (plan.resume) {
-    const auto& path = resume_name;
-    // The seed is rank 0's to check: the others' are not used.
-    resumed = detail::read_checkpoint(reducer.read_checkpoint(path), path, options.record(),
-                                      reducer.writes() ? options.seed() : std::nullopt, q, adam_order, options.steps(),
-                                      options.dataset_size(), reducer.world_size());
-  } else {
-    reducer.start(params);
-  }
-  // The run's seed, drawn once when unset (a checkpoint records it).
-  const uint64_t seed = resumed ? resumed->seed : reducer.agree_seed(options.seed() ? *options.seed() : draw_seed());
-  generator_scope stream(std::optional<uint64_t>(reducer.stream_seed(seed)), tensor_options.device());
-
-  // Synthetic set mode: pairs made once, a fresh device permutation every epoch.
-  torch::Tensor set_z, set_c, order;
-  int64_t cursor = 0;
-  if (options.dataset_size() > 0) {
+  /// Makes the set (in set mode); call with the run's streams installed.
+  void make_set() {
+    if (options_.dataset_size() == 0) return;
     std::vector<torch::Tensor> zs, cs;
-    for (int64_t done = 0; done < options.dataset_size(); done += options.batch_size()) {
-      const auto n = std::min(options.batch_size(), options.dataset_size() - done);
-      auto [z, c] = detail::make_pairs(translator, generator, encoder, n, tensor_options, options.precision());
+    for (int64_t done = 0; done < options_.dataset_size(); done += options_.batch_size()) {
+      auto [z, c] = pairs(std::min(options_.batch_size(), options_.dataset_size() - done));
       zs.push_back(z);
       cs.push_back(c);
     }
-    set_z = torch::cat(zs);
-    set_c = torch::cat(cs);
-    cursor = options.dataset_size();
+    set_z_ = torch::cat(zs);
+    set_c_ = torch::cat(cs);
+    cursor_ = options_.dataset_size();
   }
-  auto next_batch = [&]() -> std::pair<torch::Tensor, torch::Tensor> {
-    if (options.dataset_size() == 0)
-      return detail::make_pairs(translator, generator, encoder, options.batch_size(), tensor_options,
-                                options.precision());
+
+  std::pair<torch::Tensor, torch::Tensor> next() {
+    if (options_.dataset_size() == 0) return pairs(options_.batch_size());
     std::vector<torch::Tensor> parts;
-    for (int64_t need = options.batch_size(); need > 0;) {
-      if (cursor == options.dataset_size()) {
-        order = random::randperm(options.dataset_size(), tensor_options.dtype(torch::kLong));
-        cursor = 0;
+    for (int64_t need = options_.batch_size(); need > 0;) {
+      if (cursor_ == options_.dataset_size()) {
+        order_ = random::randperm(options_.dataset_size(), tensor_.dtype(torch::kLong));
+        cursor_ = 0;
       }
-      const auto take = std::min(need, options.dataset_size() - cursor);
-      parts.push_back(order.narrow(0, cursor, take));
-      cursor += take;
+      const auto take = std::min(need, options_.dataset_size() - cursor_);
+      parts.push_back(order_.narrow(0, cursor_, take));
+      cursor_ += take;
       need -= take;
     }
     auto idx = parts.size() == 1 ? parts.front() : torch::cat(parts);
-    return {set_z.index_select(0, idx), set_c.index_select(0, idx)};
-  };
-
-  // The log-std at 90% of the run, and how far Adam could move it since
-  // (about its learning rate per step): moving near that limit at the end
-  // means the scale had not converged.
-  torch::Tensor initial_log_std, late_log_std;
-  const int64_t late_step = options.steps() >= 10 ? options.steps() * 9 / 10 : options.steps();
-  double late_reach = 0;
-  std::vector<torch::Tensor> losses;
-  losses.reserve(static_cast<size_t>(options.steps()));
-  torch::Tensor skipped = torch::zeros({}, tensor_options.dtype(torch::kLong));
-  int64_t first_step = 0;
-  if (resumed) {
-    auto& r = *resumed;
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < params.size(); ++i) {
-      adam.first_moments()[i].copy_(r.m[i]);
-      adam.second_moments()[i].copy_(r.v[i]);
-    }
-    adam.step_count() = r.adam_t.to(tensor_options.device(), torch::kFloat64).reshape({});
-    auto& streams = detail::thread_streams();
-    const auto& mine = r.streams[static_cast<size_t>(reducer.rank())];
-    detail::restore_streams(mine, streams.tensors, detail::host_engine(), resume_name, r.libtorch);
-    for (int64_t i = 0; i < r.step; ++i) losses.push_back(r.losses[i].to(tensor_options));
-    skipped.fill_(r.skipped);
-    if (r.initial_log_std.defined()) initial_log_std = r.initial_log_std.to(tensor_options);
-    if (r.late_log_std.defined()) late_log_std = r.late_log_std.to(tensor_options);
-    late_reach = r.late_reach;
-    if (mine.order.defined()) {
-      order = mine.order.to(tensor_options.device());
-      cursor = mine.cursor;
-    }
-    first_step = r.step;
+    return {set_z_.index_select(0, idx), set_c_.index_select(0, idx)};
   }
-  // Called by every process (it gathers their streams); the first one writes.
-  auto save_checkpoint = [&](int64_t steps_done) {
-    detail::stream_state mine;
+
+  /// Where a set-mode run is in its epoch, for a checkpoint.
+  void save_position(stream_state& s) const {
+    if (!order_.defined() || options_.dataset_size() == 0) return;
+    s.order = order_;
+    s.cursor = cursor_;
+  }
+  void restore_position(const stream_state& s) {
+    if (!s.order.defined()) return;
+    order_ = s.order.to(tensor_.device());
+    cursor_ = s.cursor;
+  }
+
+ private:
+  std::pair<torch::Tensor, torch::Tensor> pairs(int64_t n) {
+    return make_pairs(translator_, generator_, encoder_, n, tensor_, options_.precision());
+  }
+  T& translator_;
+  G& generator_;
+  F& encoder_;
+  const translator_training_options& options_;
+  torch::TensorOptions tensor_;
+  torch::Tensor set_z_, set_c_, order_;
+  int64_t cursor_ = 0;
+};
+
+/// One training run: the translator's parameters and Adam, the run's seed and
+/// streams, the pairs, and what a checkpoint records; `train_translator` and
+/// its distributed form drive it step by step.
+template <class T, class G, class F, Reducer R>
+class training_run {
+ public:
+  training_run(T& translator, G& generator, F& encoder, const translator_training_options& options, R& reducer)
+      : options_((options.validate(), options)),
+        reducer_(reducer),
+        q_(prepared(translator, generator, encoder)),
+        params_(q_.parameters()),
+        tensor_(first_options(params_, options)),
+        scale_(scale_parameter(q_)),
+        adam_(adam_groups()),
+        plan_(reducer.agree_plan(
+            {!options.resume_from().empty(), !options.checkpoint_path().empty(), options.checkpoint_every()})),
+        // In a group only rank 0's file is read: the others may not name one.
+        resume_name_(options.resume_from().empty() ? std::string("(rank 0's)") : options.resume_from()),
+        resumed_(read_resumed()),
+        seed_(resumed_ ? resumed_->seed : reducer.agree_seed(options.seed() ? *options.seed() : draw_seed())),
+        stream_(std::optional<uint64_t>(reducer.stream_seed(seed_)), tensor_.device()),
+        pairs_(translator, generator, encoder, options, tensor_),
+        late_step_(options.steps() >= 10 ? options.steps() * 9 / 10 : options.steps()),
+        skipped_(torch::zeros({}, tensor_.dtype(torch::kLong))) {
+    pairs_.make_set();
+    losses_.reserve(static_cast<size_t>(options.steps()));
+    if (resumed_) restore(*resumed_);
+    resumed_.reset();
+  }
+
+  int64_t first_step() const noexcept { return first_step_; }
+
+  /// Step `step`: one batch, one Adam step at the cosine schedule's rate;
+  /// returns its loss.
+  torch::Tensor step(int64_t step) {
+    const double progress = static_cast<double>(step) / static_cast<double>(options_.steps());
+    const double factor =
+        (options_.lr_min() + 0.5 * (options_.lr() - options_.lr_min()) * (1.0 + std::cos(std::numbers::pi * progress))) /
+        options_.lr();
+    auto [z, c] = pairs_.next();
+    if (step == 0 && scale_.defined()) {
+      torch::NoGradGuard no_grad;
+      if (options_.fit_initial_scale()) scale_.copy_(reducer_.std_of(z).clamp_min(1e-6).log().to(scale_.dtype()));
+      initial_log_std_ = scale_.detach().clone();
+    }
+    if (scale_.defined() && step == late_step_) late_log_std_ = scale_.detach().clone();
+    if (step >= late_step_) late_reach_ += options_.lr() * factor * options_.scale_lr_factor();
+    if (options_.condition_noise() > 0) c = c + options_.condition_noise() * random::randn_like(c);
+    auto nll = -q_.log_prob(z, c).mean();
+    adam_.zero_grad();
+    (nll * options_.loss_scale()).backward();
+    auto detached = nll.detach();
+    reducer_.average(params_, detached);  // one all-reduce when data-parallel
+    if (options_.grad_clip() > 0) clip_grad_norm(params_, options_.grad_clip());
+    auto ok = torch::isfinite(detached);
+    adam_.step(ok, factor);
+    skipped_ += (~ok).to(torch::kLong);
+    losses_.push_back(detached);
+    if ((step + 1) % 100 == 0)  // one host read every 100 steps
+      check_skipped(skipped_.item<int64_t>(), step + 1, options_.max_skipped_fraction());
+    return detached;
+  }
+
+  /// Whether a checkpoint is due after `steps_done` steps (or a stop).
+  bool checkpoint_due(int64_t steps_done, bool stop) const {
+    return plan_.write &&
+           (stop || steps_done == options_.steps() || (plan_.every > 0 && steps_done % plan_.every == 0));
+  }
+
+  /// Called by every process (it gathers their streams); the first one writes.
+  void save_checkpoint(int64_t steps_done) {
+    stream_state mine;
     {
-      auto& gen = detail::thread_streams().tensors;
+      auto& gen = thread_streams().tensors;
       std::lock_guard<std::mutex> lock(gen.mutex());
       mine.rng = gen.get_state();
     }
     std::ostringstream host;
-    host << detail::host_engine();
+    host << host_engine();
     mine.host_rng = host.str();
-    if (order.defined() && options.dataset_size() > 0) {
-      mine.order = order;
-      mine.cursor = cursor;
-    }
-    auto streams = reducer.gather_streams(std::move(mine));
-    if (!reducer.writes()) return;
-    detail::checkpoint_state s;
-    s.seed = seed;
+    pairs_.save_position(mine);
+    auto streams = reducer_.gather_streams(std::move(mine));
+    if (!reducer_.writes()) return;
+    checkpoint_state s;
+    s.seed = seed_;
     s.step = steps_done;
     s.streams = std::move(streams);
-    s.m = adam.first_moments();
-    s.v = adam.second_moments();
-    s.adam_t = adam.step_count();
-    s.losses = losses.empty() ? torch::empty({0}, torch::kFloat64) : torch::stack(losses).to(torch::kCPU, torch::kFloat64);
-    s.skipped = skipped.item<int64_t>();
-    s.initial_log_std = initial_log_std;
-    s.late_log_std = late_log_std;
-    s.late_reach = late_reach;
-    detail::write_checkpoint(options.checkpoint_path(), options.record(), q, s);
-  };
-
-  const run_info begin{"train", options.steps(), first_step};
-  detail::notify_begin(begin, callbacks...);
-  for (int64_t step = first_step; step < options.steps(); ++step) {
-    const double progress = static_cast<double>(step) / static_cast<double>(options.steps());
-    const double factor = (options.lr_min() + 0.5 * (options.lr() - options.lr_min()) *
-                                                  (1.0 + std::cos(std::numbers::pi * progress))) /
-                          options.lr();
-
-    auto [z, c] = next_batch();
-    if (step == 0 && scale.defined()) {
-      torch::NoGradGuard no_grad;
-      if (options.fit_initial_scale()) scale.copy_(reducer.std_of(z).clamp_min(1e-6).log().to(scale.dtype()));
-      initial_log_std = scale.detach().clone();
-    }
-    if (scale.defined() && step == late_step) late_log_std = scale.detach().clone();
-    if (step >= late_step) late_reach += options.lr() * factor * options.scale_lr_factor();
-    if (options.condition_noise() > 0) c = c + options.condition_noise() * random::randn_like(c);
-    auto nll = -q.log_prob(z, c).mean();
-    adam.zero_grad();
-    (nll * options.loss_scale()).backward();
-    auto detached = nll.detach();
-    reducer.average(params, detached);  // one all-reduce when data-parallel
-    if (options.grad_clip() > 0) detail::clip_grad_norm(params, options.grad_clip());
-    auto ok = torch::isfinite(detached);
-    adam.step(ok, factor);
-    skipped += (~ok).to(torch::kLong);
-
-    losses.push_back(detached);
-    if ((step + 1) % 100 == 0)  // one host read every 100 steps
-      detail::check_skipped(skipped.item<int64_t>(), step + 1, options.max_skipped_fraction());
-    const bool stop = reducer.stop(detail::notify_step(step_info{"train", step, options.steps(), detached}, callbacks...));
-    if (plan.write && (stop || step + 1 == options.steps() || (plan.every > 0 && (step + 1) % plan.every == 0)))
-      save_checkpoint(step + 1);
-    if (stop) break;
+    s.m = adam_.first_moments();
+    s.v = adam_.second_moments();
+    s.adam_t = adam_.step_count();
+    s.losses = loss_history();
+    s.skipped = skipped_.item<int64_t>();
+    s.initial_log_std = initial_log_std_;
+    s.late_log_std = late_log_std_;
+    s.late_reach = late_reach_;
+    write_checkpoint(options_.checkpoint_path(), options_.record(), q_, s);
   }
-  if (first_step == options.steps() && plan.write)
-    save_checkpoint(first_step);
-  q.train(false);
-  training_report report;
-  report.losses = losses.empty() ? torch::empty({0}, torch::kFloat64)
-                                 : torch::stack(losses).to(torch::kCPU, torch::kFloat64);
-  report.steps_done = static_cast<int64_t>(losses.size());
-  report.skipped_steps = skipped.item<int64_t>();
-  detail::check_skipped(report.skipped_steps, report.steps_done, options.max_skipped_fraction());
-  if (scale.defined()) {
+
+  /// The run's report, with a warning when the scale did not learn or had not settled.
+  training_report finish() {
+    q_.train(false);
+    training_report report;
+    report.losses = loss_history();
+    report.steps_done = static_cast<int64_t>(losses_.size());
+    report.skipped_steps = skipped_.item<int64_t>();
+    check_skipped(report.skipped_steps, report.steps_done, options_.max_skipped_fraction());
+    if (scale_.defined()) describe_scale(report);
+    return report;
+  }
+
+ private:
+  /// The translator, checked against G and f and put in training mode.
+  static auto& prepared(T& translator, G& generator, F& encoder) {
+    check_translator_fits(translator, unwrap(generator).prior(), encoder, "train_translator");
+    unwrap(translator).train(true);
+    return unwrap(translator);
+  }
+  static torch::TensorOptions first_options(const std::vector<torch::Tensor>& params,
+                                            const translator_training_options& options) {
+    if (params.empty()) fail("train_translator: translator: has no parameters to train");
+    auto o = params.front().options().requires_grad(false);
+    check_precision(options.precision(), o.device());
+    return o;
+  }
+
+  /// Two Adam groups: the scale parameter at its own rate, everything else.
+  std::vector<adam_group> adam_groups() {
+    std::vector<adam_group> groups{{{}, options_.lr()}, {{}, options_.lr() * options_.scale_lr_factor()}};
+    for (auto& p : params_) groups[scale_.defined() && p.is_same(scale_) ? 1 : 0].params.push_back(p);
+    for (const auto& group : groups) adam_order_.insert(adam_order_.end(), group.params.begin(), group.params.end());
+    return groups;
+  }
+
+  std::optional<checkpoint_state> read_resumed() {
+    if (!plan_.resume) {
+      reducer_.start(params_);
+      return std::nullopt;
+    }
+    // The seed is rank 0's to check: the others' are not used.
+    return read_checkpoint(reducer_.read_checkpoint(resume_name_), resume_name_, options_.record(),
+                           reducer_.writes() ? options_.seed() : std::nullopt, q_, adam_order_, options_.steps(),
+                           options_.dataset_size(), reducer_.world_size());
+  }
+
+  void restore(const checkpoint_state& r) {
     torch::NoGradGuard no_grad;
-    auto stds = scale.exp().to(torch::kCPU, torch::kFloat64), start = initial_log_std.exp().to(torch::kCPU, torch::kFloat64);
+    for (size_t i = 0; i < params_.size(); ++i) {
+      adam_.first_moments()[i].copy_(r.m[i]);
+      adam_.second_moments()[i].copy_(r.v[i]);
+    }
+    adam_.step_count() = r.adam_t.to(tensor_.device(), torch::kFloat64).reshape({});
+    const auto& mine = r.streams[static_cast<size_t>(reducer_.rank())];
+    restore_streams(mine, thread_streams().tensors, host_engine(), resume_name_, r.libtorch);
+    for (int64_t i = 0; i < r.step; ++i) losses_.push_back(r.losses[i].to(tensor_));
+    skipped_.fill_(r.skipped);
+    if (r.initial_log_std.defined()) initial_log_std_ = r.initial_log_std.to(tensor_);
+    if (r.late_log_std.defined()) late_log_std_ = r.late_log_std.to(tensor_);
+    late_reach_ = r.late_reach;
+    pairs_.restore_position(mine);
+    first_step_ = r.step;
+  }
+
+  torch::Tensor loss_history() const {
+    return losses_.empty() ? torch::empty({0}, torch::kFloat64) : torch::stack(losses_).to(torch::kCPU, torch::kFloat64);
+  }
+
+  /// The learned standard deviation's range, and a warning when it did not
+  /// move (under 5% in every dimension) or was still moving near the most
+  /// Adam could move it since 90% of the run.
+  void describe_scale(training_report& report) const {
+    torch::NoGradGuard no_grad;
+    auto stds = scale_.exp().to(torch::kCPU, torch::kFloat64),
+         start = initial_log_std_.exp().to(torch::kCPU, torch::kFloat64);
     report.std_min = stds.min().item<double>();
     report.std_max = stds.max().item<double>();
     report.initial_std_min = start.min().item<double>();
     report.initial_std_max = start.max().item<double>();
     std::ostringstream os;
-    if ((scale - initial_log_std).abs().max().item<double>() < std::log(1.05)) {
-      // Under 5% of change in every dimension: the scale did not learn.
+    if ((scale_ - initial_log_std_).abs().max().item<double>() < std::log(1.05)) {
       os << "the translator's standard deviation barely moved from its start (" << report.initial_std_min << " to "
          << report.initial_std_max << "): raise the learning rate or the steps, or the samples will lack diversity";
-    } else if (late_log_std.defined() && late_reach > 0 &&
-               (scale - late_log_std).abs().max().item<double>() > 0.5 * late_reach) {
+    } else if (late_log_std_.defined() && late_reach_ > 0 &&
+               (scale_ - late_log_std_).abs().max().item<double>() > 0.5 * late_reach_) {
       os << "the translator's standard deviation was still moving at the learning rate's limit when training "
             "ended (now "
          << report.std_min << " to " << report.std_max << ", started at " << report.initial_std_min << " to "
@@ -512,6 +558,44 @@ training_report train_translator_impl(T& translator, G& generator, F& encoder,
     }
     if (!os.str().empty()) report.warnings.push_back(os.str());
   }
+
+  const translator_training_options& options_;
+  R& reducer_;
+  unwrapped_t<T>& q_;
+  std::vector<torch::Tensor> params_;
+  torch::TensorOptions tensor_;
+  torch::Tensor scale_;
+  std::vector<torch::Tensor> adam_order_{};  ///< the parameters as Adam holds them
+  masked_adam adam_;
+  checkpoint_plan plan_;
+  std::string resume_name_;
+  std::optional<checkpoint_state> resumed_;
+  uint64_t seed_;
+  generator_scope stream_;
+  pair_source<T, G, F> pairs_;
+  int64_t late_step_;
+  double late_reach_ = 0;
+  torch::Tensor initial_log_std_{}, late_log_std_{};  ///< the log-std at the start and at 90% of the run
+  std::vector<torch::Tensor> losses_{};
+  torch::Tensor skipped_;
+  int64_t first_step_ = 0;
+};
+
+template <class T, class G, class F, Reducer R, class... Cbs>
+training_report train_translator_impl(T& translator, G& generator, F& encoder,
+                                      const translator_training_options& options, R& reducer, Cbs&... callbacks) {
+  torch::AutoGradMode grad_mode(true);
+  training_run run(translator, generator, encoder, options, reducer);
+  detail::notify_begin(run_info{"train", options.steps(), run.first_step()}, callbacks...);
+  for (int64_t step = run.first_step(); step < options.steps(); ++step) {
+    const auto loss = run.step(step);
+    const bool stop = reducer.stop(detail::notify_step(step_info{"train", step, options.steps(), loss}, callbacks...));
+    if (run.checkpoint_due(step + 1, stop)) run.save_checkpoint(step + 1);
+    if (stop) break;
+  }
+  if (run.first_step() == options.steps() && run.checkpoint_due(options.steps(), true))
+    run.save_checkpoint(run.first_step());
+  auto report = run.finish();
   detail::notify_end(run_info{"train", options.steps(), report.steps_done}, callbacks...);
   return report;
 }

@@ -32,8 +32,10 @@
 #include <tr0n/conditions/transform.hpp>
 #include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
+#include <tr0n/detail/files.hpp>
 #include <tr0n/detail/compat.hpp>
 #include <tr0n/random.hpp>
+#include <tr0n/translators/translator_conditions.hpp>
 
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
@@ -304,7 +306,7 @@ inline mixture_translator load_mixture_translator(std::istream& in, const std::s
   torch::serialize::InputArchive archive;
   detail::torch_optional<torch::Device> at;
   if (device) at = *device;
-  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string bytes = detail::stream_bytes(in);
   if (bytes.empty()) detail::fail(where, ": empty file, expected a translator");
   detail::check_archive(bytes, where);
   try {

@@ -4,7 +4,7 @@
 // written in TorchScript, then the copy is checked against the original.
 #include "models.hpp"
 
-#include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/io/atomic_file.hpp>
 
 #include <torch/csrc/jit/api/module.h>
 #include <torch/script.h>

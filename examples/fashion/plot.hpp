@@ -3,7 +3,7 @@
 // one line per start, as an SVG file beside metrics.json. SVG is text (no
 // plotting library in Debian 12 draws from C++ without a runtime such as
 // gnuplot) and renders wherever the README does.
-#include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/io/atomic_file.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -4,8 +4,8 @@
 // pooling), both ending in unit vectors of one width, trained with the
 // symmetric InfoNCE loss and a learned temperature on images and their
 // generated captions. Exported to TorchScript for the `tr0n` tool and Python.
-#include "../fashion_mnist/export.hpp"
-#include "../fashion_mnist/models.hpp"
+#include "export.hpp"
+#include "models.hpp"
 #include "captions.hpp"
 
 #include <torch/nn/functional/normalization.h>

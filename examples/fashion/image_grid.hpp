@@ -1,7 +1,7 @@
 #pragma once
 // A PNG grid of samples, one row per class, each row labelled with its class
 // name (text drawn with stb_easy_font, written with stb_image_write).
-#include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/io/atomic_file.hpp>
 
 #include <stb_easy_font.h>
 #include <stb_image_write.h>

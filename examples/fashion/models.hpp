@@ -17,6 +17,7 @@
 
 namespace fashion {
 
+
 struct vae_impl : torch::nn::Module {
   explicit vae_impl(int64_t latent_dim)
       : enc1(register_module("enc1", torch::nn::Linear(784, 512))),
@@ -55,7 +56,18 @@ struct vae_generator {
   using tr0n_tag = tr0n::generator_tag;
   vae model;
   tr0n::standard_normal p;
+  tr0n::lowered_copies<vae> lowered{};
   torch::Tensor forward(const torch::Tensor& z) { return model->decode(z); }
+  torch::Tensor forward(const torch::Tensor& z, tr0n::precision precision) {
+    return lowered
+        .get(precision,
+             [&](torch::ScalarType t) {
+               vae copy(model->latent_dim);
+               tr0n::copy_lowered(*model, *copy, t);
+               return copy;
+             })
+        ->decode(z);
+  }
   const tr0n::standard_normal& prior() const { return p; }
 };
 
@@ -71,9 +83,21 @@ struct mlp_classifier_impl : torch::nn::Module {
     auto h = drop(torch::relu(fc1(x.reshape({x.size(0), 784}))));
     return fc3(drop(torch::relu(fc2(h))));
   }
+  /// At bf16, runs a copy with its matrices in bfloat16 (made once; the model
+  /// is frozen while it samples).
+  torch::Tensor forward(const torch::Tensor& x, tr0n::precision precision) {
+    auto& copy = lowered.get(precision, [&](torch::ScalarType t) {
+      auto c = std::make_shared<mlp_classifier_impl>();
+      tr0n::copy_lowered(*this, *c, t);
+      return c;
+    });
+    copy->train(is_training());
+    return copy->forward(x);
+  }
   int64_t condition_dim() const { return 10; }
   torch::nn::Linear fc1, fc2, fc3;
   torch::nn::Dropout drop;
+  tr0n::lowered_copies<std::shared_ptr<mlp_classifier_impl>> lowered;
 };
 TORCH_MODULE_IMPL(mlp_classifier, mlp_classifier_impl);
 

@@ -8,14 +8,17 @@
 #include "idx.hpp"
 #include "models.hpp"
 
-#include <tr0n/adapters/atomic_file.hpp>
+#include <tr0n/io/atomic_file.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace fashion {
 
@@ -106,6 +109,40 @@ inline std::pair<split, split> load_splits(const std::filesystem::path& dir, int
     train.labels = train.labels.narrow(0, 0, train_images);
   }
   return {std::move(train), std::move(test)};
+}
+
+/// `load_splits`, or none after one line naming `program` and the problem (a missing or damaged file).
+inline std::optional<std::pair<split, split>> load_splits_or_say(const std::filesystem::path& dir, int64_t train_images,
+                                                                 const char* program) {
+  try {
+    return load_splits(dir, train_images);
+  } catch (const idx_error& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return std::nullopt;
+  }
+}
+
+/// Loads translator `q` from `path`, or trains it zero-shot on (z, f(G(z)))
+/// pairs with the jobs' settings (batches of 512 from a set of 64 pairs a
+/// step, condition noise `sigma`, seed `seed`) and saves it there; prints the
+/// NLL, the learned scale and any warning.
+template <class Q, class G, class F>
+void load_or_train_translator(Q& q, const std::filesystem::path& path, const std::string& what, G& generator,
+                              F& encoder, int64_t steps, double sigma, uint64_t seed) {
+  load_or_train(q, path, what, [&] {
+    torch::AutoGradMode grad(true);
+    auto report = tr0n::train_translator(q, generator, encoder,
+                                         tr0n::translator_training_options()
+                                             .steps(steps)
+                                             .batch_size(512)
+                                             .dataset_size(steps * 64)
+                                             .condition_noise(sigma)
+                                             .seed(seed),
+                                         tr0n::progress_bar("translator").every(std::max<int64_t>(1, steps / 50)));
+    std::fprintf(stderr, "translator: NLL %.3f, std %.3f to %.3f\n", report.nll(), report.std_min, report.std_max);
+    for (const auto& w : report.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  });
+  q->eval();
 }
 
 }  // namespace fashion

@@ -10,9 +10,9 @@
 //               thresholded bounding box on blurry generated images).
 // The middle tercile has no word. The same functions score generated images,
 // with the thresholds of the real training images.
-#include "../fashion_mnist/idx.hpp"
+#include "idx.hpp"
 
-#include <tr0n/adapters/word_tokenizer.hpp>
+#include <tr0n/text/word_tokenizer.hpp>
 
 #include <torch/types.h>
 
