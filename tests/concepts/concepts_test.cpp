@@ -65,6 +65,13 @@ static_assert(!Energy<standard_normal> && !Energy<linear_encoder>);
 using clamped_ctx = energy_context<clamped_normal, linear_encoder>;
 using normal_ctx = energy_context<standard_normal, linear_encoder>;
 static_assert(!EnergyFor<latent_prior, clamped_ctx> && EnergyFor<latent_prior, normal_ctx>);
+// The archetype context (tr0n/detail/archetypes.hpp) and the context the sampler builds
+// accept the same energies: every model, composed or augmented, against both.
+static_assert(EnergyFor<cross_entropy, normal_ctx> && EnergyFor<neg_cosine, normal_ctx> &&
+              EnergyFor<squared_distance, normal_ctx> && EnergyFor<composed_t, normal_ctx> &&
+              EnergyFor<augmented_neg_cosine<>, normal_ctx> && Energy<augmented_neg_cosine<>>);
+static_assert(Reducer<tr0n::detail::no_reducer> && !Reducer<standard_normal>);
+static_assert(NoisePolicy<langevin_noise> && !NoisePolicy<constant_step> && StepSchedule<constant_step>);
 static_assert(!EnergyFor<decltype(1.0 * squared_distance{} + 1.0 * latent_prior{}), clamped_ctx>);
 
 // Translators.
