@@ -14,11 +14,13 @@
 #include <torch/serialize.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace fashion {
 
@@ -111,6 +113,16 @@ inline std::pair<split, split> load_splits(const std::filesystem::path& dir, int
   return {std::move(train), std::move(test)};
 }
 
+/// Sorts the jobs' step counts `T`, each once, and returns the T of their
+/// single-T rows: the first T > 0, at most 20 (10 when there is none).
+inline int64_t sort_steps(std::vector<int64_t>& steps) {
+  std::sort(steps.begin(), steps.end());
+  steps.erase(std::unique(steps.begin(), steps.end()), steps.end());
+  for (auto t : steps)
+    if (t > 0) return std::min<int64_t>(t, 20);
+  return 10;
+}
+
 /// `load_splits`, or none after one line naming `program` and the problem (a missing or damaged file).
 inline std::optional<std::pair<split, split>> load_splits_or_say(const std::filesystem::path& dir, int64_t train_images,
                                                                  const char* program) {
@@ -120,6 +132,30 @@ inline std::optional<std::pair<split, split>> load_splits_or_say(const std::file
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return std::nullopt;
   }
+}
+
+/// Seconds since `start`, for the jobs' timings.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// What a job starts from: the data, its output folder made, its clock started
+/// and the shared models loaded (or trained).
+struct job_start {
+  split train, test;
+  std::chrono::steady_clock::time_point clock;
+  pretrained models;
+};
+/// The start of a job, or none after one line naming `program` and why.
+inline std::optional<job_start> start_job(const std::filesystem::path& data_dir, const std::filesystem::path& out,
+                                          const model_cache& cache, const model_sizes& sizes, uint64_t seed,
+                                          int threads, const char* program) {
+  auto data = load_splits_or_say(data_dir, sizes.train_images, program);
+  if (!data) return std::nullopt;
+  std::filesystem::create_directories(out);
+  const auto clock = std::chrono::steady_clock::now();
+  auto models = load_pretrained(cache, data->first, sizes, seed, threads);
+  return job_start{std::move(data->first), std::move(data->second), clock, std::move(models)};
 }
 
 /// Loads translator `q` from `path`, or trains it zero-shot on (z, f(G(z)))

@@ -41,6 +41,8 @@ using json = nlohmann::json;
 
 namespace {
 
+using fashion::seconds_since;
+
 struct config {
   fs::path data_dir = "/usr/share/datasets/fashion-mnist";
   fs::path models_dir = "models";
@@ -297,10 +299,6 @@ void write_metrics(const config& cfg, const json& real, const json& out_rows, do
                            {"Fréchet distance", fashion::series_of(out_rows, "frechet_distance", start_of), true}});
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -318,18 +316,15 @@ int main(int argc, char** argv) {
     cfg.sizes = fashion::model_sizes::quick();
     cfg.translator_steps = 800;
   }
-  std::sort(cfg.steps.begin(), cfg.steps.end());
-  cfg.steps.erase(std::unique(cfg.steps.begin(), cfg.steps.end()), cfg.steps.end());
-
-  const auto data = fashion::load_splits_or_say(cfg.data_dir, cfg.sizes.train_images, "fashion_mnist");
-  if (!data) return 2;
-  const auto& [train, test] = *data;
-  fs::create_directories(cfg.out);
-  const auto total_start = std::chrono::steady_clock::now();
+  const int64_t short_t = fashion::sort_steps(cfg.steps);
 
   // 1-3. The unconditional generator (a VAE trained on images only), the
   // auxiliary classifier f, and the independent evaluation CNN (scores only).
-  auto models = fashion::load_pretrained(cache, train, cfg.sizes, cfg.seed, cfg.threads);
+  auto job = fashion::start_job(cfg.data_dir, cfg.out, cache, cfg.sizes, cfg.seed, cfg.threads, "fashion_mnist");
+  if (!job) return 2;
+  const auto& test = job->test;
+  const auto total_start = job->clock;
+  auto& models = job->models;
   auto generator = models.generator();
   auto translator = translator_for(cfg, cache, generator, models.aux);
   const double train_seconds = seconds_since(total_start);
@@ -345,11 +340,6 @@ int main(int argc, char** argv) {
   const auto real = real_data_metrics(test, models.judge, models.aux, test_features);
   scoring.reset();
 
-  const int64_t short_t = [&] {
-    for (auto t : cfg.steps)
-      if (t > 0) return std::min<int64_t>(t, 20);
-    return int64_t{10};
-  }();
   auto rows = run_methods(cfg, generator, models.aux, translator, short_t);
   scoring.emplace(cfg.threads, tr0n::thread_workload::convolutions);
   const auto out_rows = score_methods(cfg, rows, models.judge, test_features, features_of, short_t);

@@ -48,6 +48,8 @@ namespace ft = fashion_text;
 
 namespace {
 
+using fashion::seconds_since;
+
 struct config {
   fs::path data_dir = "/usr/share/datasets/fashion-mnist";
   fs::path models_dir = "models";
@@ -96,10 +98,6 @@ struct method_row {
   tr0n::sample_result result;
   double seconds;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 void add_flags(CLI::App& app, config& cfg) {
   app.add_option("--data-dir", cfg.data_dir, "Folder with the Fashion-MNIST IDX files")->capture_default_str();
@@ -422,17 +420,14 @@ int main(int argc, char** argv) {
     cfg.clip_epochs = 6;
     cfg.translator_steps = 800;
   }
-  std::sort(cfg.steps.begin(), cfg.steps.end());
-  cfg.steps.erase(std::unique(cfg.steps.begin(), cfg.steps.end()), cfg.steps.end());
+  const int64_t short_t = fashion::sort_steps(cfg.steps);
   const fashion::model_cache cache{cfg.models_dir, cfg.quick ? "quick_" : ""};
-  const auto data = fashion::load_splits_or_say(cfg.data_dir, cfg.sizes.train_images, "fashion_text");
-  if (!data) return 2;
-  const auto& [train, test] = *data;
-  fs::create_directories(cfg.out);
-  const auto total_start = std::chrono::steady_clock::now();
-
   // 1. The shared generator and evaluation classifier; 2. attributes; 3. the small CLIP.
-  auto models = fashion::load_pretrained(cache, train, cfg.sizes, cfg.seed, cfg.threads);
+  auto job = fashion::start_job(cfg.data_dir, cfg.out, cache, cfg.sizes, cfg.seed, cfg.threads, "fashion_text");
+  if (!job) return 2;
+  const auto &train = job->train, &test = job->test;
+  const auto total_start = job->clock;
+  auto& models = job->models;
   auto generator = models.generator();
   const auto attributes = measure_attributes(train, test);
   const auto tokenizer = ft::tokenizer();
@@ -463,11 +458,6 @@ int main(int argc, char** argv) {
   // 5. Prompts -> text embeddings -> conditions; every method samples every prompt.
   const prompt_set prompts(cfg.per_prompt);
   const auto conditions = embed_text(prompts.texts);
-  const int64_t short_t = [&] {
-    for (auto t : cfg.steps)
-      if (t > 0) return std::min<int64_t>(t, 20);
-    return int64_t{10};
-  }();
   const auto rows = run_methods(cfg, generator, encoder, translator, translator_no_noise, noise, conditions, short_t);
 
   // 6. Scores, the table, JSON and images.
