@@ -138,6 +138,19 @@ inline std::optional<torch::jit::Module> lowered_script(const torch::jit::Module
   return copy;
 }
 
+/// An adapter's lowered copies of its module (`lowered_script`), one per precision, made on first use.
+class script_copies {
+ public:
+  /// The copy for `p`, or `module` itself when the copy could not run.
+  torch::jit::Module& in(precision p, torch::jit::Module& module, const torch::Tensor& probe) {
+    auto& copy = copies_.get(p, [&](torch::ScalarType) { return lowered_script(module, p, probe); });
+    return copy ? *copy : module;
+  }
+
+ private:
+  lowered_copies<std::optional<torch::jit::Module>> copies_;
+};
+
 }  // namespace detail
 
 /// A TorchScript generator `z [B, d] -> x [B, ...]` with a prior declared by the user.
@@ -154,7 +167,9 @@ class torchscript_generator {
 
   torch::Tensor forward(const torch::Tensor& z) { return module_.forward({z}).toTensor(); }
   /// At bf16 or fp16, runs a copy whose matrices are in that precision (made once).
-  torch::Tensor forward(const torch::Tensor& z, precision p) { return lowered(p).forward({z}).toTensor(); }
+  torch::Tensor forward(const torch::Tensor& z, precision p) {
+    return lowered_.in(p, module_, probe_).forward({z}).toTensor();
+  }
   const P& prior() const noexcept { return prior_; }
   /// The probe's output: a batch shaped like the generator's data, for probing an encoder.
   const torch::Tensor& example_output() const noexcept { return example_; }
@@ -167,12 +182,7 @@ class torchscript_generator {
   P prior_;
   torchscript_options options_;
   torch::Tensor probe_, example_;
-  lowered_copies<std::optional<torch::jit::Module>> lowered_;
-
-  torch::jit::Module& lowered(precision p) {
-    auto& copy = lowered_.get(p, [&](torch::ScalarType) { return detail::lowered_script(module_, p, probe_); });
-    return copy ? *copy : module_;
-  }
+  detail::script_copies lowered_;
 };
 
 /// A TorchScript encoder `x [B, ...] -> [B, C]`; `C` is read off the probe.
@@ -191,7 +201,9 @@ class torchscript_encoder {
 
   torch::Tensor forward(const torch::Tensor& x) { return module_.forward({x}).toTensor(); }
   /// At bf16 or fp16, runs a copy whose matrices are in that precision (made once).
-  torch::Tensor forward(const torch::Tensor& x, precision p) { return lowered(p).forward({x}).toTensor(); }
+  torch::Tensor forward(const torch::Tensor& x, precision p) {
+    return lowered_.in(p, module_, probe_).forward({x}).toTensor();
+  }
   int64_t condition_dim() const noexcept { return condition_dim_; }
   torch::jit::Module& module() noexcept { return module_; }
 
@@ -200,12 +212,7 @@ class torchscript_encoder {
   torch::jit::Module module_;
   torch::Tensor probe_;
   int64_t condition_dim_ = 0;
-  lowered_copies<std::optional<torch::jit::Module>> lowered_;
-
-  torch::jit::Module& lowered(precision p) {
-    auto& copy = lowered_.get(p, [&](torch::ScalarType) { return detail::lowered_script(module_, p, probe_); });
-    return copy ? *copy : module_;
-  }
+  detail::script_copies lowered_;
 };
 
 /// A TorchScript text encoder `token ids [N, L] (int64) -> embeddings [N, C]`, for

@@ -14,8 +14,7 @@
 /// LibTorch emulates it, slower than float32 (`cpu_has_bf16`).
 ///
 /// Autocast casts a model's weights at every call. A model that keeps its own
-/// copy of its weights in the lower precision saves that work (about 40% of a
-/// bf16 step on the main job's models at 256 chains): it provides
+/// copy of its weights in the lower precision saves that work: it provides
 /// `forward(x, tr0n::precision)` beside `forward(x)`, and the library calls it,
 /// under the same autocast, whenever the precision is not fp32. The TorchScript
 /// adapters, `rescaled_generator` and `preprocessed_encoder` do;
