@@ -38,6 +38,7 @@
 #include <tr0n/priors/standard_normal.hpp>
 #include <tr0n/priors/truncated_normal.hpp>
 #include <tr0n/priors/uniform.hpp>
+#include <tr0n/errors.hpp>
 #include <tr0n/random.hpp>
 #include <tr0n/runtime/precision.hpp>
 #include <tr0n/sampling/sampler.hpp>

@@ -1,24 +1,25 @@
-// tr0n: the command-line tool, for users who do not write C++. `tr0n --help`
-// and `tr0n SUBCOMMAND --help` list every flag with its default; in short:
+// tr0n: the command-line tool, for users who do not write C++.
 //
-//   tr0n train  --generator G.pt --encoder F.pt --latent-dim D --condition-transform softmax|l2|none --out q.pt
-//               [--prior normal|truncated:R|uniform[:LO:HI]] [--condition-noise S] [--mixtures K] [--steps N]
-//               [--hidden H] [--batch B] [--lr LR] [--checkpoint F] [--checkpoint-every K] [--resume] [common flags]
-//   tr0n sample --generator G.pt --encoder F.pt --out samples.pt
-//               (--labels 0,1,.. | --conditions C.pt | --condition-image A.png [--condition-image B.png --interpolate K]
-//                | --text-encoder T.pt --prompt "a dark sandal" [--prompt ...] [--vocabulary V.txt])
-//               [--translator q.pt] [--init prior|translator_sample|translator_mode|translator_mixture|best_of:N]
-//               [--energy cross_entropy|neg_cosine|squared (default: from the translator)] [--steps T]
-//               [--step-size E] [--noise-std S] [--momentum M] [--grad-clip G] [--augment N]
-//               [--samples-per-condition n] [--max-batch B] [--memory-budget MIB] [common flags]
-//   tr0n serve  --generator G.pt --encoder F.pt [--translator q.pt] [--text-encoder T.pt] [--energy E]
-//               [--host 127.0.0.1] [--port 8080] [--allow-host NAME] [--max-n 64] [--max-steps 200] [--queue 8]
-//               [--workers N] [--timeout 30] [--max-body BYTES] [--max-connections 128] [--request-deadline 10]
-//               [--invert] [sampling flags as for sample] [common flags]
-//   common flags: [--prior SPEC] [--image-shape C,H,W] [--threads N] [--device D] [--seed S]
-//                 [--precision auto|fp32|bf16|fp16]
-//                 [--dist-backend gloo|nccl] [--dist-timeout S]
+// `tr0n --help` and `tr0n SUBCOMMAND --help` list every flag with its default;
+// this is the map. Flags come in groups, each declared once (cli/flags.hpp):
 //
+//   common    (train, sample, serve)  --generator G.pt --encoder F.pt --latent-dim D --prior SPEC --image-shape C,H,W
+//                                     --device D --threads N --seed S --precision P --dist-backend B --dist-timeout S
+//   models    (sample, serve)         --translator q.pt --text-encoder T.pt --vocabulary V.txt
+//   sampling  (sample, serve)         --init START --steps T --energy E --augment N --step-size E --noise-std S
+//                                     --momentum M --grad-clip G
+//
+//   tr0n train  [common] --latent-dim D --condition-transform softmax|l2|none --out q.pt
+//               and the training: --condition-noise --mixtures --hidden --steps --batch --lr, --checkpoint
+//               --checkpoint-every --resume
+//   tr0n sample [common] [models] [sampling] --out samples.pt and one source of conditions:
+//               --labels 0,1,.. | --conditions C.pt | --condition-image A.png [B.png --interpolate K] | --prompt TEXT;
+//               --condition-transform, --samples-per-condition, --max-batch, --memory-budget
+//   tr0n serve  [common] [models] [sampling] and the server: --host --port --allow-host --max-n --max-steps --queue
+//               --workers --timeout --max-body --max-connections --request-deadline --invert
+//
+// START is one vocabulary everywhere (--init and the API's "init"): prior, translator_sample, translator_mode,
+// translator_mixture, best_of:N, tr0n (translator_sample) or translator (translator_sample, no steps).
 // Models are TorchScript files; conditions and samples are tensor files that
 // Python reads and writes with torch.load / torch.save. Bad flags, missing
 // files and shape mismatches exit with status 2 and one line on stderr.
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
     return 2;
 #endif
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", tr0n::detail::brief(e).c_str());
+    std::fprintf(stderr, "%s\n", tr0n::error_line(e).c_str());
     return 2;
   }
 }

@@ -1,3 +1,5 @@
+// Differentiable augmentations: shapes, seeds, the official DiffAugment's
+// defaults, and gradients.
 // Differentiable augmentations, the augmented cosine energy's parts, the
 // preprocessing stage and semantic interpolation.
 #include <tr0n.hpp>
@@ -5,7 +7,9 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+
 #include <string>
+
 #include <vector>
 
 using namespace tr0n;
@@ -27,6 +31,7 @@ torch::Tensor images(int64_t b = 4) {
   // Away from 0 and 1, so no clamp is active for the gradient check.
   return torch::rand({b, 3, 12, 12}, torch::kFloat64) * 0.4 + 0.3;
 }
+
 }  // namespace
 
 TEST_CASE("each augmentation keeps shape and range, is seeded, and is the identity at strength 0", "[augment]") {
@@ -106,44 +111,4 @@ TEST_CASE("each augmentation is differentiable: autograd matches finite differen
     CHECK(analytic == Approx(numeric).epsilon(1e-5).margin(1e-7));
     CHECK(g.abs().sum().item<double>() > 0);
   }
-}
-
-TEST_CASE("the preprocessing stage resizes and normalises", "[augment][preprocess]") {
-  auto f = make_encoder([](const torch::Tensor& x) { return x.flatten(1); }, 3 * 4 * 4);
-  preprocessed_encoder pre(f, preprocess_options().size(4).mean({0.5, 0.5, 0.5}).std({0.25, 0.25, 0.25}));
-  auto x = torch::full({2, 3, 8, 8}, 0.75);
-  auto y = pre.preprocess(x);
-  CHECK(y.sizes() == torch::IntArrayRef{2, 3, 4, 4});
-  CHECK(y.sub(1.0).abs().max().item<double>() < 1e-5);  // (0.75 - 0.5) / 0.25
-  CHECK(pre.forward(x).sizes() == torch::IntArrayRef{2, 48});
-  CHECK_THROWS_WITH(pre.preprocess(torch::zeros({1, 1, 8, 8})), Catch::Contains("channels"));
-  CHECK_THROWS_WITH(preprocessed_encoder(f, preprocess_options().mean({0.5}).std({})), Catch::Contains("std"));
-
-  auto g = make_generator([](const torch::Tensor& z) { return torch::tanh(z); }, standard_normal(2));
-  rescaled_generator g01(g, -1.0, 1.0);
-  auto out = g01.forward(torch::tensor({{-100.0, 100.0}}));
-  CHECK(out[0][0].item<double>() == Approx(0.0).margin(1e-6));
-  CHECK(out[0][1].item<double>() == Approx(1.0));
-}
-
-TEST_CASE("semantic interpolation: endpoints are the conditions, the path stays on the sphere", "[interpolate]") {
-  torch::manual_seed(3);
-  auto a = torch::randn({16}, torch::kFloat64);
-  auto b = torch::randn({16}, torch::kFloat64);
-  a = a / a.norm();
-  b = b / b.norm();
-  auto path = interpolate(a, b, 7);
-  REQUIRE(path.sizes() == torch::IntArrayRef{7, 16});
-  CHECK(torch::allclose(path[0], a, 1e-12, 1e-12));
-  CHECK(torch::allclose(path[6], b, 1e-12, 1e-12));
-  CHECK(torch::allclose(path.norm(2, 1), torch::ones({7}, torch::kFloat64), 1e-12, 1e-12));
-  // Equal angular steps: consecutive cosines are all equal.
-  auto cosines = (path.narrow(0, 0, 6) * path.narrow(0, 1, 6)).sum(1);
-  CHECK(torch::allclose(cosines, cosines[0].expand({6}), 1e-9, 1e-9));
-  // The midpoint of a slerp is not the (shorter) linear midpoint.
-  CHECK(path[3].norm().item<double>() > (0.5 * (a + b)).norm().item<double>() + 1e-3);
-  // Norms interpolate linearly when the inputs are not unit vectors.
-  CHECK(slerp(2 * a, 4 * b, 0.5).norm().item<double>() == Approx(3.0));
-  CHECK_THROWS_WITH(interpolate(a, b, 1), Catch::Contains("k"));
-  CHECK_THROWS_WITH(slerp(a, b.narrow(0, 0, 3), 0.5), Catch::Contains("same shape"));
 }

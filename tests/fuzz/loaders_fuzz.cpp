@@ -14,7 +14,7 @@
 // tr0n's one error type (`std::invalid_argument`; `idx_error` for IDX files)
 // with a one-line message that names the input. Any other exception, a crash,
 // a hang or a huge allocation is a finding.
-#include "cli/common.hpp"
+#include "cli/images.hpp"
 #include <fashion/idx.hpp>
 
 #include <tr0n.hpp>

@@ -1,19 +1,24 @@
-// The sampler on problems with known answers, its policies and callbacks, and
-// its error reporting.
+// The sampler on problems with known answers, its chunking, its random
+// streams across threads, and its error reporting.
 #include "support/toy_models.hpp"
+#include "support/problems.hpp"
 
-#include <catch2/catch.hpp>
 #include <ATen/record_function.h>
 #include <torch/linalg.h>
 
 #include <tr0n/runtime/threads.hpp>
 
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace tr0n;
 using namespace tr0n_test;
@@ -69,31 +74,6 @@ TEST_CASE("Langevin chains from the prior match the closed-form linear-Gaussian 
   // The test can tell a wrong covariance: the prior's own, I, is far outside.
   CHECK((torch::eye(d, f64) - cov_ula).abs().max().item<double>() > 10 * std::sqrt(2.0 / chains));
 }
-
-namespace {
-/// A nonlinear generator, a small classifier and a translator trained zero-shot on them.
-struct classifier_problem {
-  static constexpr int64_t d = 8, classes = 5;
-  mlp_generator g{d, 32, 16};
-  linear_classifier f{16, classes, 3.0};
-  mixture_translator q{mixture_translator_options(classes, d).components(4).transform(condition_transform::softmax)};
-
-  classifier_problem() {
-    torch::manual_seed(3);
-    g = mlp_generator(d, 32, 16);
-    f = linear_classifier(16, classes, 3.0);
-    q = mixture_translator(mixture_translator_options(classes, d).components(4).transform(condition_transform::softmax));
-    train_translator(q, g, f, translator_training_options().steps(1500).batch_size(256).lr(3e-3).seed(5));
-  }
-
-  torch::Tensor conditions() const { return one_hot_conditions(torch::arange(classes), classes); }
-};
-
-classifier_problem& problem() {
-  static classifier_problem p;
-  return p;
-}
-}  // namespace
 
 TEST_CASE("translator start beats the prior start at equal gradient evaluations", "[sampler][tr0n]") {
   auto& p = problem();
@@ -156,87 +136,6 @@ TEST_CASE("sampling is reproducible with a seed and honours schedules and moment
   CHECK(langevin_noise{.beta = 2.0}.sigma(0.25) == Approx(0.5));
 }
 
-TEST_CASE("bf16 runs the models in bfloat16 and keeps chains, energies and results in float32",
-          "[sampler][precision]") {
-  auto& p = problem();
-  auto run = [&](precision compute) {
-    sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(5).seed(3).precision(compute),
-              init::translator_sample{}, constant_step{0.05}, fixed_noise{0.0});
-    return s.sample(p.conditions(), 4);
-  };
-  const auto full = run(precision::fp32), half = run(precision::bf16);
-  for (const auto* t : {&half.z, &half.x, &half.energy}) CHECK(t->scalar_type() == torch::kFloat32);
-  // The models ran in bfloat16 (8-bit mantissa: rounding of about 4e-3 relative per product), so the
-  // results differ from float32's, but only by that rounding carried through 5 small steps.
-  CHECK_FALSE(torch::equal(full.x, half.x));
-  const double dz = (half.z - full.z).abs().max().item<double>();
-  const double de = ((half.energy - full.energy).abs() / full.energy.abs().clamp_min(1e-3)).max().item<double>();
-  INFO("max |dz| " << dz << ", max relative energy difference " << de);
-  CHECK(dz < 0.01);  // measured 4e-4 here
-  CHECK(de < 0.1);   // measured 8.5e-3 here
-  CHECK(half.ok.all().item<bool>());
-
-  // The scope: products in bfloat16 inside, float32 again after; nothing at fp32.
-  const auto x = torch::randn({4, 3}), w = torch::randn({2, 3});
-  {
-    tr0n::detail::precision_scope scope(precision::bf16, torch::kCPU);
-    CHECK(torch::linear(x, w).scalar_type() == torch::kBFloat16);
-    {
-      tr0n::detail::precision_scope inner(precision::fp32, torch::kCPU);
-      CHECK(torch::linear(x, w).scalar_type() == torch::kBFloat16);
-    }
-  }
-  CHECK(torch::linear(x, w).scalar_type() == torch::kFloat32);
-
-  CHECK_THROWS_WITH(run(precision::fp16), Catch::Contains("precision fp16 needs a CUDA device"));
-  CHECK(parse_precision("bf16") == precision::bf16);
-  CHECK_THROWS_WITH(parse_precision("fp8"), Catch::Contains("precision 'fp8': expected bf16, fp16 or fp32"));
-}
-
-namespace {
-/// The toy MLP generator with its own bfloat16 copy (`tr0n::copy_lowered`), as a model opts in.
-struct self_lowering_mlp {
-  using tr0n_tag = generator_tag;
-  mlp_generator g;
-  lowered_copies<mlp_generator> copies{};
-  std::shared_ptr<int> made = std::make_shared<int>(0);  // copies of the model share it, as they share `copies`
-  torch::Tensor forward(const torch::Tensor& z) { return g->forward(z); }
-  torch::Tensor forward(const torch::Tensor& z, precision p) {
-    return copies
-        .get(p,
-             [&](torch::ScalarType t) {
-               ++*made;
-               mlp_generator c(g->l1->options.in_features(), g->l1->options.out_features(), g->l2->options.out_features());
-               copy_lowered(*g, *c, t);
-               return c;
-             })
-        ->forward(z);
-  }
-  const standard_normal& prior() const { return g->prior(); }
-};
-}  // namespace
-
-TEST_CASE("a model's own bfloat16 copy gives the sampler autocast's results bit for bit", "[sampler][precision]") {
-  auto& p = problem();
-  self_lowering_mlp own{p.g};
-  STATIC_REQUIRE(tr0n::detail::takes_precision<self_lowering_mlp>);
-  auto run = [&](auto& g, precision compute) {
-    sampler s(g, p.f, cross_entropy{}, p.q, sampler_options().steps(5).seed(3).precision(compute),
-              init::translator_sample{}, constant_step{0.05}, fixed_noise{0.01});
-    return s.sample(p.conditions(), 4);
-  };
-  // Autocast rounds the float32 matrices to bfloat16 at each call; the copy holds the same rounded values,
-  // so the same products run on the same shapes: equal bit for bit on any machine.
-  const auto cast_each_call = run(p.g, precision::bf16), own_copy = run(own, precision::bf16);
-  CHECK(torch::equal(cast_each_call.z, own_copy.z));
-  CHECK(torch::equal(cast_each_call.energy, own_copy.energy));
-  CHECK(*own.made == 1);  // made once (the sampler holds a copy of `own`; copies share it), reused by every step
-  CHECK(own.copies.get(precision::bf16, [](torch::ScalarType) -> mlp_generator { throw 0; })->l1->weight.scalar_type() ==
-        torch::kBFloat16);
-  CHECK(own.g->l1->weight.scalar_type() == torch::kFloat32);  // the model itself is untouched
-  CHECK(torch::equal(run(own, precision::fp32).z, run(p.g, precision::fp32).z));
-}
-
 TEST_CASE("the sampler works on a box prior and clamps to it", "[sampler]") {
   torch::manual_seed(4);
   auto g = make_generator([](const torch::Tensor& z) { return z; }, truncated_normal(2, 0.5));
@@ -261,6 +160,7 @@ struct barrier {
     return z.pow(2).sum(-1) - torch::log(1 - z.select(1, 0));
   }
 };
+
 }  // namespace
 
 TEST_CASE("non-finite energies are reported per sample, never returned as good", "[sampler][errors]") {
@@ -299,6 +199,7 @@ struct faulty_encoder {
   }
   int64_t condition_dim() const { return dim; }
 };
+
 }  // namespace
 
 TEST_CASE("a NaN or inf that appears mid-run, in the generator or the encoder, fails exactly its samples",
@@ -335,60 +236,6 @@ TEST_CASE("a NaN or inf that appears mid-run, in the generator or the encoder, f
               init::prior{}, constant_step{0.05}, fixed_noise{0.01});
     check(e.sample(torch::zeros({8, 2}), 1));
   }
-}
-
-TEST_CASE("callbacks observe, record and stop runs", "[sampler][callbacks]") {
-  auto& p = problem();
-  sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(50).seed(1), init::translator_sample{},
-            constant_step{1e-6}, no_noise{});
-  value_trace trace;
-  early_stopping stop(3, 1.0);  // the energy moves far less than 1.0 per step
-  std::FILE* sink = std::tmpfile();
-  progress_bar bar("test", sink);
-  auto r = s.sample(p.conditions(), 2, trace, stop, bar);
-  CHECK(r.steps_run == 4);  // the first step sets the best, three stale ones stop
-  CHECK(trace.values().size() == 4);
-  std::fseek(sink, 0, SEEK_END);
-  CHECK(std::ftell(sink) > 0);
-  std::fclose(sink);
-
-  value_trace losses;
-  mixture_translator q(mixture_translator_options(p.classes, p.d));
-  auto report = train_translator(q, p.g, p.f, translator_training_options().steps(7).batch_size(16), losses);
-  CHECK(report.steps_done == 7);
-  CHECK(losses.values().size() == 7);
-  CHECK(report.losses[6].item<double>() == Approx(losses.values()[6]));
-}
-
-TEST_CASE("a progress bar redraws with carriage returns only on a terminal, and logs a line per tenth elsewhere",
-          "[callbacks][faults]") {
-  auto& p = problem();
-  sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(37).seed(1));
-  auto text_of = [](std::FILE* f) {
-    std::fflush(f);
-    std::string out(static_cast<size_t>(std::ftell(f)), '\0');
-    std::rewind(f);
-    out.resize(std::fread(out.data(), 1, out.size(), f));
-    std::fclose(f);
-    return out;
-  };
-  std::FILE* log = std::tmpfile();  // a file: not a terminal
-  progress_bar bar("sampling", log);
-  CHECK_FALSE(bar.terminal());
-  s.sample(p.conditions(), 2, bar);
-  const auto logged = text_of(log);
-  CHECK(logged.find('\r') == std::string::npos);
-  CHECK(std::count(logged.begin(), logged.end(), '\n') == 10);  // 10%, 20%, ..., 100%
-  CHECK(logged.find("sampling  10% 4/37") != std::string::npos);
-  CHECK(logged.find("sampling 100% 37/37") != std::string::npos);
-
-  std::FILE* tty = std::tmpfile();
-  progress_bar forced("sampling", tty);
-  forced.terminal(true);
-  s.sample(p.conditions(), 2, forced);
-  const auto drawn = text_of(tty);
-  CHECK(std::count(drawn.begin(), drawn.end(), '\r') == 39);  // the start, every step and the end
-  CHECK(std::count(drawn.begin(), drawn.end(), '\n') == 1);
 }
 
 TEST_CASE("bad input throws at the call, naming the argument", "[sampler][errors]") {
@@ -439,119 +286,6 @@ TEST_CASE("bad input throws at the call, naming the argument", "[sampler][errors
                     Catch::Contains("steps") && Catch::Contains("got 0"));
 }
 
-TEST_CASE("every step schedule's defaults run through sample", "[sampler][schedules][defaults]") {
-  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
-  identity_encoder f{2};
-  auto run = [&](auto schedule, int64_t steps) {
-    sampler s(g, f, squared_distance{}, sampler_options().steps(steps).seed(1), init::prior{}, schedule, no_noise{});
-    return s.sample(torch::zeros({1, 2}), 2).steps_run;
-  };
-  for (int64_t steps : {1, 2, 7}) {
-    INFO("T = " << steps);
-    CHECK(run(constant_step{}, steps) == steps);
-    CHECK(run(linear_decay{}, steps) == steps);
-    CHECK(run(cosine_decay{}, steps) == steps);
-    CHECK(run(exponential_decay{}, steps) == steps);
-  }
-  // The decays reach eta_min one step after the last update.
-  CHECK(linear_decay{.eta0 = 1.0}.step_size(3, 4) == Approx(0.25));
-  CHECK(cosine_decay{.eta0 = 1.0}.step_size(4, 4) == Approx(0.0).margin(1e-12));
-  CHECK(cosine_decay{.eta0 = 1.0}.step_size(3, 4) > 0.0);
-}
-
-TEST_CASE("starts are clamped into a box prior's support before the first evaluation", "[sampler][box]") {
-  auto g = make_generator([](const torch::Tensor& z) { return z; }, uniform(2, -1.0, 1.0));
-  identity_encoder f{2};
-  // An untrained translator of std 5: most draws fall outside [-1, 1]^2.
-  torch::manual_seed(3);
-  mixture_translator q(mixture_translator_options(2, 2).init_std(5.0));
-  const auto energy = 1.0 * squared_distance{} + 1.0 * latent_prior{};
-  for (int64_t steps : {0, 5}) {
-    INFO("T = " << steps);
-    sampler s(g, f, energy, q, sampler_options().steps(steps).seed(2), init::translator_sample{}, constant_step{0.1},
-              no_noise{});
-    auto r = s.sample(torch::zeros({1, 2}), 64);
-    CHECK(r.z.abs().max().item<double>() <= 1.0);
-    CHECK(r.ok.all().item<bool>());
-    CHECK(torch::isfinite(r.energy).all().item<bool>());
-  }
-}
-
-namespace {
-/// |z|^2, but -inf right of z_0 = 1: a broken region that must never win.
-struct minus_inf_beyond_one {
-  using tr0n_tag = energy_tag;
-  template <class Ctx>
-  torch::Tensor operator()(const Ctx& ctx) const {
-    auto e = ctx.z().pow(2).sum(-1);
-    return torch::where(ctx.z().select(1, 0) > 1, torch::full_like(e, -INFINITY), e);
-  }
-};
-
-/// |f(G(z)) - c|^2, turning NaN at call `fail_at` (and after) for chains whose
-/// condition has c_0 > 0.5; keeps the latents it saw then.
-struct fails_mid_run {
-  using tr0n_tag = energy_tag;
-  int fail_at = 3;
-  std::shared_ptr<int> calls = std::make_shared<int>(0);
-  std::shared_ptr<torch::Tensor> z_at_failure = std::make_shared<torch::Tensor>();
-  template <class Ctx>
-  torch::Tensor operator()(const Ctx& ctx) const {
-    auto e = (ctx.features() - ctx.condition()).pow(2).sum(-1);
-    if ((*calls)++ < fail_at) return e;
-    if (!z_at_failure->defined()) *z_at_failure = ctx.z().detach().clone();
-    return torch::where(ctx.condition().select(1, 0) > 0.5, torch::full_like(e, NAN), e);
-  }
-};
-}  // namespace
-
-TEST_CASE("best_of: non-finite candidates never win, -inf included", "[sampler][init][errors]") {
-  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
-  identity_encoder f{2};
-  // 16% of prior draws are broken; all 8 candidates of a chain are, with probability 4e-7.
-  sampler s(g, f, minus_inf_beyond_one{}, sampler_options().seed(5), init::best_of<8, init::prior>{});
-  auto r = s.sample(torch::zeros({1, 2}), 200);
-  CHECK(r.ok.all().item<bool>());
-  CHECK((r.z.select(1, 0) <= 1).all().item<bool>());
-}
-
-TEST_CASE("a failed chain of the mixture start stays exactly where it failed", "[sampler][init][errors]") {
-  torch::manual_seed(6);
-  auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
-  identity_encoder f{2};
-  mixture_translator q(mixture_translator_options(2, 2).components(3));
-  fails_mid_run energy;
-  sampler s(g, f, energy, q, sampler_options().steps(10).momentum(0.9).seed(4), init::translator_mixture{},
-            constant_step{0.05}, fixed_noise{0.01});
-  auto c = torch::tensor({{0.0f, 0.0f}, {1.0f, 1.0f}});
-  auto r = s.sample(c, 3);
-  const auto failed = c.select(1, 0).repeat_interleave(3) > 0.5;
-  CHECK(torch::equal(r.ok, ~failed));
-  REQUIRE(energy.z_at_failure->defined());
-  // Latents and logits are frozen: the chain's latent is the one it failed at, bit for bit.
-  CHECK(torch::equal(r.z.index({failed}), energy.z_at_failure->index({failed})));
-  CHECK_FALSE(torch::equal(r.z.index({~failed}), energy.z_at_failure->index({~failed})));
-}
-
-TEST_CASE("the parity starts: translator_mode and the official mixture hybrid", "[sampler][init]") {
-  auto& p = problem();
-  auto c = p.conditions();
-  sampler mode(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(1), init::translator_mode{});
-  auto r = mode.sample(c, 3);
-  torch::NoGradGuard no_grad;
-  CHECK(torch::allclose(r.z, p.q->mode(c).repeat_interleave(3, 0), 1e-5, 1e-6));
-
-  const init::translator_mixture official{};
-  CHECK(official.lr == 5e-3);
-  CHECK(official.clip_grad == 1.0);
-  CHECK_FALSE(official.sample_components);
-  sampler hybrid(p.g, p.f, cross_entropy{}, p.q, sampler_options().seed(1), official);
-  auto h = hybrid.sample(c, 2);
-  CHECK(torch::equal(h.z[0], h.z[1]));  // one start per condition: no claim of diversity
-  static_assert(needs_mixture_v<init::translator_mode> && needs_mixture_v<init::translator_mixture> &&
-                !needs_mixture_v<init::translator_sample> && needs_mixture_v<init::best_of<2, init::translator_mode>>);
-}
-
 TEST_CASE("two samplers in two threads give what they give one after the other", "[sampler][random][threads]") {
   auto& p = problem();
   auto run = [&](uint64_t seed) {
@@ -599,20 +333,6 @@ TEST_CASE("a sampler and a training run in two threads give what they give one a
   for (const auto& item : p1) CHECK(torch::equal(item.value(), p2[item.key()]));
 }
 
-TEST_CASE("the thread policy never gives both pools every core", "[runtime][threads]") {
-  const auto before = at::get_num_threads();
-  const auto config = configure_threads(2);
-  CHECK(config.threads == 2);
-  if (config.blas_threads > 0) {
-    CHECK(config.blas_threads == 2);
-    CHECK(config.torch_threads == 1);
-    CHECK_THAT(config.describe(), Catch::Contains("OpenBLAS 2") && Catch::Contains("intra-op 1"));
-  } else {
-    CHECK(config.torch_threads == 2);
-  }
-  at::set_num_threads(before);
-}
-
 TEST_CASE("check_every: the same ok flags and the same good chains at every interval", "[sampler][errors][check_every]") {
   // fails_mid_run turns NaN at its 7th call (step 6 of 20) for the chains whose condition has c_0 > 0.5.
   auto g = make_generator([](const torch::Tensor& z) { return z; }, standard_normal(2));
@@ -653,6 +373,7 @@ struct steep {
     return torch::where(ctx.condition().select(1, 0) > 0.5, z.select(1, 0) * -3e37, z.pow(2).sum(-1));
   }
 };
+
 }  // namespace
 
 TEST_CASE("check_every: an infinite step that the box clamp would hide still fails its chain", "[sampler][errors][box]") {
@@ -802,6 +523,7 @@ struct host_read_counter {
   }
   ~host_read_counter() { at::removeCallback(handle); }
 };
+
 }  // namespace
 
 /// Host reads between the start of a run's step loop and its end.

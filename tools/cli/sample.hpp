@@ -1,6 +1,15 @@
 #pragma once
 // `tr0n sample`: conditions in, latents and images out.
-#include "common.hpp"
+#include "core.hpp"
+#include "setup.hpp"
+
+#include <tr0n/conditions/interpolate.hpp>
+#include <tr0n/conditions/one_hot.hpp>
+#include <tr0n/callbacks/progress_bar.hpp>
+#include <tr0n/io/tensor_file.hpp>
+#ifdef TR0N_WITH_DISTRIBUTED
+#include <tr0n/distributed/sample.hpp>
+#endif
 
 #include <cstdio>
 #include <optional>
@@ -10,23 +19,25 @@
 namespace tr0n_cli {
 
 struct sample_flags {
-  std::string translator, conditions, init, transform, out, text_encoder, vocabulary;
+  model_flags models;
+  sampling_flags sampling;
+  std::string conditions, transform, out;
   std::vector<int64_t> labels;
   std::vector<std::string> images, prompts;
-  int64_t interpolate = 0, steps = 10, per_condition = 1;
+  int64_t interpolate = 0, per_condition = 1;
   std::optional<int64_t> max_batch;
   int64_t memory_budget_mib = 512;
-  dynamics_flags dyn;
 };
 
 namespace detail {
 /// Chains per batch that fit `budget_mib`: each chain holds its latent, its
 /// data sample and, for the backward pass, about `activation_factor` times
 /// that in activations of G and f (times the augmented copies). An estimate,
-/// rounded down to whole stream blocks of 64 chains.
+/// rounded down to whole stream blocks (`sampler_options::stream_block`).
 inline int64_t max_batch_for(int64_t budget_mib, int64_t latent_dim, const torch::Tensor& example_x,
                              int64_t augment_copies) {
-  constexpr int64_t activation_factor = 32, block = 64;  // 32: measured 20 on the Fashion-MNIST VAE and MLP
+  constexpr int64_t activation_factor = 32;  // measured 20 on the Fashion-MNIST VAE and MLP
+  const int64_t block = tr0n::sampler_options().stream_block();
   const int64_t per_sample = example_x.numel() / std::max<int64_t>(1, example_x.size(0));
   const int64_t bytes = 4 * (latent_dim + activation_factor * per_sample * std::max<int64_t>(1, augment_copies));
   const int64_t chains = budget_mib * (int64_t{1} << 20) / std::max<int64_t>(1, bytes);
@@ -37,18 +48,13 @@ inline int64_t max_batch_for(int64_t budget_mib, int64_t latent_dim, const torch
 inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f) {
   auto* cmd = app.add_subcommand("sample", "Sample latents for conditions and write z, x, energy, ok");
   add_common(cmd, common, false);
-  cmd->add_option("--translator", f.translator, "Translator written by `tr0n train` (not needed with --init prior)");
+  auto* text = add_models(cmd, f.models);
   auto* cond = cmd->add_option("--conditions", f.conditions, "Tensor file: float [N, C] or int64 labels [N]");
   auto* labels = cmd->add_option("--labels", f.labels, "Class labels, comma-separated (one-hot conditions)")
                      ->delimiter(',')
                      ->check(CLI::NonNegativeNumber);
   auto* img = cmd->add_option("--condition-image", f.images, "Reference image(s): condition from f(image)");
   auto* prompt = cmd->add_option("--prompt", f.prompts, "Text prompt(s): condition from the text encoder (repeatable)");
-  auto* text = cmd->add_option("--text-encoder", f.text_encoder,
-                               "TorchScript text tower: token ids [N, L] -> [N, C] (for --prompt)");
-  cmd->add_option("--vocabulary", f.vocabulary,
-                  "Vocabulary file, one word per line from id 0 (default: the text tower's own)")
-      ->needs(text);
   prompt->needs(text);
   text->needs(prompt);
   cond->excludes(img)->excludes(labels)->excludes(prompt);
@@ -60,17 +66,13 @@ inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f
                   "Without a translator: how f(image) becomes a condition (none | softmax | l2); "
                   "a translator brings its own")
       ->check(CLI::IsMember({"none", "softmax", "l2"}));
-  cmd->add_option("--init", f.init,
-                  "prior | translator_sample | translator_mode | translator_mixture | best_of:N "
-                  "(default: translator_sample with a translator, else prior)");
-  cmd->add_option("--steps", f.steps, "Langevin steps T")->check(CLI::NonNegativeNumber)->capture_default_str();
-  add_dynamics(cmd, f.dyn);
+  add_sampling(cmd, f.sampling, "default: translator_sample with a translator, else prior", "Langevin steps T");
   cmd->add_option("--samples-per-condition", f.per_condition, "Samples per condition")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--max-batch", f.max_batch,
-                  "Most chains evaluated at once, at least 64 (0: all at once; default: what fits "
-                  "--memory-budget). Results do not depend on it")
+                  "Most chains evaluated at once, at least one stream block of 64 (0: all at once; default: what "
+                  "fits --memory-budget). Results do not depend on it")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--memory-budget", f.memory_budget_mib, "MiB for one batch of chains, for the default --max-batch")
       ->check(CLI::PositiveNumber)
@@ -90,13 +92,13 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
   const auto transform = space.value_or(tr0n::condition_transform::none);
   auto from_labels = [&](torch::Tensor labels, const std::string& source) {
     if (labels.numel() > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= classes))
-      tr0n::detail::fail(source, ": class labels must lie in [0, ", classes, ")");
+      tr0n::fail(source, ": class labels must lie in [0, ", classes, ")");
     if (!space) return tr0n::one_hot_conditions(labels.to(device), classes);
     if (transform == tr0n::condition_transform::l2)
-      tr0n::detail::fail(source, ": class labels make one-hot conditions, but the translator's conditions are "
+      tr0n::fail(source, ": class labels make one-hot conditions, but the translator's conditions are "
                                  "unit embeddings (transform l2); give float conditions");
     if (transform == tr0n::condition_transform::none)
-      tr0n::detail::fail(source, ": class labels make one-hot class probabilities, but the translator was trained "
+      tr0n::fail(source, ": class labels make one-hot class probabilities, but the translator was trained "
                                  "on the encoder's raw features (transform none); train it with "
                                  "--condition-transform softmax");
     return tr0n::one_hot_conditions(labels.to(device), classes);
@@ -109,23 +111,23 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
   }
   torch::NoGradGuard no_grad;
   if (!f.prompts.empty()) {
-    auto text = text_tower::load(f.text_encoder, f.vocabulary, tr0n::torchscript_options().device(device));
+    auto text = text_tower::load(f.models, device);
     torch::Tensor embeddings;
     try {
       embeddings = text.encoder.encode_texts(text.tokens, f.prompts);
     } catch (const tr0n::unknown_word_error& e) {
-      tr0n::detail::fail("--prompt: unknown word '", e.word(), "' in \"", e.text(), "\" (not in the vocabulary of ",
-                         f.vocabulary.empty() ? f.text_encoder : f.vocabulary, ")");
+      tr0n::fail("--prompt: unknown word '", e.word(), "' in \"", e.text(), "\" (not in the vocabulary of ",
+                         f.models.vocabulary.empty() ? f.models.text_encoder : f.models.vocabulary, ")");
     }
     return tr0n::features_to_conditions(transform, embeddings).to(torch::kFloat32);
   }
-  if (f.images.empty()) tr0n::detail::fail("sample: give --labels, --conditions, --condition-image or --prompt");
+  if (f.images.empty()) tr0n::fail("sample: give --labels, --conditions, --condition-image or --prompt");
   std::vector<torch::Tensor> rows;
   for (const auto& path : f.images) rows.push_back(encoder.forward(read_image(path, generator.example_output())));
   auto features = torch::cat(rows);
   if (f.interpolate > 0) {
     if (f.images.size() != 2)
-      tr0n::detail::fail("--interpolate: needs exactly two --condition-image, got ", f.images.size());
+      tr0n::fail("--interpolate: needs exactly two --condition-image, got ", f.images.size());
     features = tr0n::interpolate(features[0], features[1], f.interpolate);
   }
   return tr0n::features_to_conditions(transform, features).to(torch::kFloat32);
@@ -133,55 +135,65 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
 
 }  // namespace detail
 
+namespace detail {
+
+/// The condition space: the translator's, else `--condition-transform`'s (none if not given).
+inline std::optional<tr0n::condition_transform> condition_space(const sample_flags& f,
+                                                                const std::optional<tr0n::mixture_translator>& q) {
+  std::optional<tr0n::condition_transform> space;
+  if (!f.transform.empty()) space = tr0n::parse_condition_transform(f.transform);
+  if (!q) return space;
+  if (space && *space != (*q)->transform())
+    tr0n::fail("--condition-transform ", f.transform, ": the translator was trained with ",
+               tr0n::to_string((*q)->transform()), "; leave the flag out");
+  return (*q)->transform();
+}
+
+/// Sampler options for the run: the sampling flags', with chunks that fit `--memory-budget`.
+inline tr0n::sampler_options sample_options(const sample_flags& f, const common_flags& common, int64_t latent_dim,
+                                            const torch::Tensor& example_x) {
+  const int64_t max_batch = f.max_batch ? *f.max_batch
+                                        : max_batch_for(f.memory_budget_mib, latent_dim, example_x, f.sampling.augment);
+  auto opts = sampler_options_for(f.sampling, f.sampling.steps, common.seed);
+  return opts.max_batch(max_batch > 0 ? std::max(max_batch, opts.stream_block()) : 0);
+}
+
+inline void report_written(const std::string& out, const tr0n::sample_result& r) {
+  std::fprintf(stderr, "wrote %s: %lld samples, %lld ok, mean energy %.4f\n", out.c_str(),
+               static_cast<long long>(r.z.size(0)), static_cast<long long>(r.ok.sum().item<int64_t>()),
+               r.energy.mean().item<double>());
+}
+
+}  // namespace detail
+
 inline int run_sample(common_flags common, sample_flags f) {
-  const bool has_translator = !f.translator.empty();
-  if (f.init.empty()) f.init = has_translator ? "translator_sample" : "prior";
+  const bool has_translator = !f.models.translator.empty();
   const auto setup = run_setup::start(common, true);
-  const auto device = setup.device;
+  f.sampling.precision = setup.precision;
 #ifdef TR0N_WITH_DISTRIBUTED
-  auto group = run_setup::join(common, device, /*share_seed=*/true);
+  auto group = run_setup::join(common, setup.device, /*share_seed=*/true);
   const bool root = group.is_root();
 #else
   const bool root = true;
 #endif
-  check_init(f.init, has_translator, "--init");
-
-  auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, device);
-  std::optional<tr0n::condition_transform> space;
-  if (!f.transform.empty()) space = tr0n::parse_condition_transform(f.transform);
-  if (q) {
-    if (space && *space != (*q)->transform())
-      tr0n::detail::fail("--condition-transform ", f.transform, ": the translator was trained with ",
-                         tr0n::to_string((*q)->transform()), "; leave the flag out");
-    space = (*q)->transform();
-  }
-  auto prior = cli_prior::parse(common.prior, latent_dim);
-  const auto options = tr0n::torchscript_options().device(device);
-  tr0n::torchscript_generator generator(common.generator, prior, options);
-  tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
-  if (!common.image_shape.empty()) as_images(generator.example_output(), common.image_shape);
-  const auto conditions = detail::read_flag_conditions(f, space, generator, encoder, device);
-  resolve_energy(f.dyn, q ? std::optional((*q)->transform()) : std::nullopt);
+  const auto start = start_choice::parse(
+      f.sampling.init.empty() ? (has_translator ? "translator_sample" : "prior") : f.sampling.init, has_translator,
+      "--init");
+  if (start.no_steps) f.sampling.steps = 0;
+  auto [q, latent_dim] = load_translator(f.models.translator, common.latent_dim, setup.device);
+  const auto space = detail::condition_space(f, q);
+  auto m = loaded_models::load(common, latent_dim, setup.device);
+  const auto conditions = detail::read_flag_conditions(f, space, m.generator, m.encoder, setup.device);
+  resolve_energy(f.sampling, q ? std::optional((*q)->transform()) : std::nullopt);
   char details[256];
   std::snprintf(details, sizeof details, "init %s, %lld steps of size %g, noise %g, momentum %g, energy %s",
-                f.init.c_str(), static_cast<long long>(f.steps), f.dyn.step(), f.dyn.noise_std, f.dyn.momentum,
-                f.dyn.energy.c_str());
+                start.word.c_str(), static_cast<long long>(f.sampling.steps), f.sampling.step(),
+                f.sampling.noise_std, f.sampling.momentum, f.sampling.energy.c_str());
   setup.announce("sample", common, details);
 
-  const auto energy = cli_energy::parse(f.dyn.energy, f.dyn.augment);
-  const int64_t max_batch = f.max_batch ? *f.max_batch
-                                         : detail::max_batch_for(f.memory_budget_mib, latent_dim,
-                                                                 generator.example_output(), f.dyn.augment);
-  const auto opts = tr0n::sampler_options()
-                        .steps(f.steps)
-                        .momentum(f.dyn.momentum)
-                        .grad_clip(f.dyn.grad_clip)
-                        .max_batch(max_batch > 0 ? std::max<int64_t>(max_batch, 64) : 0)
-                        .seed(common.seed)
-                        .precision(setup.precision);
-  const tr0n::constant_step schedule{f.dyn.step()};
-  const tr0n::fixed_noise noise{f.dyn.noise_std};
-  auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.steps / 50)); };
+  const auto energy = cli_energy::parse(f.sampling.energy, f.sampling.augment);
+  const auto opts = detail::sample_options(f, common, latent_dim, m.generator.example_output());
+  auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.sampling.steps / 50)); };
   // One process, or this rank's share of the chains (rank 0 gathers them: tr0n/distributed/sample.hpp).
   auto sample_with = [&](auto& s) {
 #ifdef TR0N_WITH_DISTRIBUTED
@@ -191,14 +203,12 @@ inline int run_sample(common_flags common, sample_flags f) {
 #endif
     return s.sample(conditions, f.per_condition, bar());
   };
-  auto r = with_sampler(f.init, generator, encoder, energy, q, opts, schedule, noise,
+  auto r = with_sampler(start, m.generator, m.encoder, energy, q, opts, f.sampling,
                         [&](auto& s) { return sample_with(s); });
   if (!root) return 0;  // only rank 0 writes
   if (!common.image_shape.empty()) r.x = as_images(r.x, common.image_shape);
   tr0n::write_samples(f.out, r, conditions);
-  std::fprintf(stderr, "wrote %s: %lld samples, %lld ok, mean energy %.4f\n", f.out.c_str(),
-               static_cast<long long>(r.z.size(0)), static_cast<long long>(r.ok.sum().item<int64_t>()),
-               r.energy.mean().item<double>());
+  detail::report_written(f.out, r);
   return 0;
 }
 

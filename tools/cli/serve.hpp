@@ -5,7 +5,8 @@
 // sampler single-threaded: on 2 cores that answered 60 requests/s against 35
 // for one sampler with 2 threads), so a full queue answers 503 at once and
 // health checks never wait behind sampling.
-#include "common.hpp"
+#include "core.hpp"
+#include "setup.hpp"
 #include "http_guard.hpp"
 #include "serve_page.hpp"
 
@@ -31,22 +32,21 @@
 namespace tr0n_cli {
 
 struct serve_flags {
-  std::string translator, text_encoder, vocabulary, host = "127.0.0.1";
+  model_flags models;
+  sampling_flags sampling;
+  std::string host = "127.0.0.1";
   int port = 8080;
   std::vector<std::string> allow_hosts;
   int64_t max_n = 64, max_steps = 200, queue = 8, workers = 0, max_connections = 128;
   size_t max_body = 64 * 1024;
   double timeout = 30, deadline = 10;
-  dynamics_flags dyn;
   bool invert = false;
 };
 
 inline CLI::App* add_serve(CLI::App& app, common_flags& common, serve_flags& f) {
   auto* cmd = app.add_subcommand("serve", "Serve a web page and a JSON API that sample images for prompts");
   add_common(cmd, common, false);
-  cmd->add_option("--translator", f.translator, "Translator written by `tr0n train` (without: prior start only)");
-  auto* text = cmd->add_option("--text-encoder", f.text_encoder, "TorchScript text tower, for prompts");
-  cmd->add_option("--vocabulary", f.vocabulary, "Vocabulary file (default: the text tower's own)")->needs(text);
+  add_models(cmd, f.models);
   cmd->add_option("--host", f.host, "Address to listen on (loopback by default)")->capture_default_str();
   cmd->add_option("--port", f.port, "Port (0: any free port; the URL is printed)")
       ->check(CLI::Range(0, 65535))
@@ -79,7 +79,8 @@ inline CLI::App* add_serve(CLI::App& app, common_flags& common, serve_flags& f) 
   cmd->add_option("--allow-host", f.allow_hosts,
                   "Another name the server is reached by, as browsers send it in Host (repeatable); requests for "
                   "other names are refused (403), against DNS rebinding");
-  add_dynamics(cmd, f.dyn);
+  add_sampling(cmd, f.sampling, "a request's start when it names none (default: tr0n with a translator, else prior)",
+               "Langevin steps a request runs when it says none (at most --max-steps)");
   cmd->add_flag("--invert", f.invert, "Show images as 1 - x (ink on white, like tr0n's grids)");
   return cmd;
 }
@@ -133,8 +134,7 @@ struct request {
   torch::Tensor tokens;     ///< the prompt's token ids [1, L], checked at parse
   torch::Tensor condition;  ///< [1, C], checked against the energy at parse
   int64_t n = 8, steps = 10;
-  std::string init;   ///< as the client named it (echoed)
-  std::string start;  ///< the tool's --init word it stands for
+  start_choice start;  ///< its word as the client named it (echoed)
   uint64_t seed = 0;
 };
 
@@ -198,26 +198,25 @@ inline std::string dump(const json& j) { return j.dump(-1, ' ', false, json::err
 
 /// What a request may ask, fixed when the server starts.
 struct request_rules {
-  int64_t max_n, max_steps, condition_dim;
+  int64_t max_n, max_steps, default_steps, condition_dim;
   bool has_translator;
   std::string default_init;
   const std::optional<text_tower>* text;
   const cli_energy* energy;
 };
 
-/// "init": the tool's --init words, and the page's short ones (tr0n: the
-/// translator's sample and the steps; translator: the same with no steps).
+/// "init": a word of the tool's one vocabulary of starts (core.hpp).
 inline void parse_init(const json& doc, const request_rules& rules, request& r) {
   if (doc.contains("init") && !doc["init"].is_string())
-    throw http_error(400, std::string("init: expected a string: ") + init_words + " (or tr0n, translator)");
-  r.init = doc.contains("init") ? doc["init"].get<std::string>() : rules.default_init;
-  r.start = r.init == "tr0n" || r.init == "translator" ? "translator_sample" : r.init;
-  if (r.init == "translator") r.steps = 0;
+    throw http_error(400, std::string("init: expected a string: ") + init_words);
+  const auto word = doc.contains("init") ? doc["init"].get<std::string>() : rules.default_init;
   try {
-    check_init(r.start, rules.has_translator, "init", "a translator, which this server has not: use \"prior\"");
+    r.start = start_choice::parse(word, rules.has_translator, "init",
+                                  "a translator, which this server has not: use \"prior\"");
   } catch (const std::invalid_argument& e) {
-    throw http_error(400, tr0n::detail::brief(e) + (r.start == r.init ? "" : " (\"" + r.init + "\")"));
+    throw http_error(400, tr0n::error_line(e));
   }
+  if (r.start.no_steps) r.steps = 0;
 }
 
 /// "prompt" or "conditions" into the request's condition, checked as the energy checks it.
@@ -233,7 +232,7 @@ inline void parse_condition(const json& doc, const request_rules& rules, request
     } catch (const tr0n::unknown_word_error& e) {
       throw http_error(400, "prompt: unknown word '" + e.word() + "' (not in the vocabulary)");
     } catch (const std::exception& e) {
-      throw http_error(400, std::string("prompt: ") + tr0n::detail::brief(e));
+      throw http_error(400, std::string("prompt: ") + tr0n::error_line(e));
     }
     return;
   }
@@ -251,7 +250,7 @@ inline void parse_condition(const json& doc, const request_rules& rules, request
   try {
     rules.energy->check_conditions(r.condition, "conditions");
   } catch (const std::invalid_argument& e) {
-    throw http_error(400, tr0n::detail::brief(e));
+    throw http_error(400, tr0n::error_line(e));
   }
 }
 
@@ -266,6 +265,7 @@ inline request parse_request(const std::string& body, const request_rules& rules
   }
   if (!doc.is_object()) throw http_error(400, "expected a JSON object");
   request r;
+  r.steps = rules.default_steps;
   auto integer = [&](const char* key, int64_t lo, int64_t hi, int64_t& out) {
     if (!doc.contains(key)) return;
     const auto& v = doc[key];
@@ -310,7 +310,7 @@ inline json answer(const request& r, const tr0n::sample_result& res, const std::
            {"energy", finite_list(res.energy)},
            {"ok", std::vector<bool>(ok.data_ptr<bool>(), ok.data_ptr<bool>() + ok.numel())},
            {"trace", finite_list(trace)},
-           {"init", r.init},
+           {"init", r.start.word},
            {"steps", r.steps},
            {"n", r.n},
            {"seed", r.seed},
@@ -337,16 +337,10 @@ json run_request(const request& r, Generator& generator, Encoder& encoder, const
   } else {
     c = r.condition.to(device);
   }
-  const auto opts = tr0n::sampler_options()
-                        .steps(r.steps)
-                        .momentum(f.dyn.momentum)
-                        .grad_clip(f.dyn.grad_clip)
-                        .seed(r.seed)
-                        .record_trace(true)
-                        .precision(f.dyn.precision);
+  const auto opts = sampler_options_for(f.sampling, r.steps, r.seed).record_trace(true);
   const abandon_check check{abandoned};
-  const auto res = with_sampler(r.start, generator, encoder, energy, q, opts, tr0n::constant_step{f.dyn.step()},
-                                tr0n::fixed_noise{f.dyn.noise_std}, [&](auto& s) { return s.sample(c, r.n, check); });
+  const auto res = with_sampler(r.start, generator, encoder, energy, q, opts, f.sampling,
+                                [&](auto& s) { return s.sample(c, r.n, check); });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return answer(r, res, image_shape, f.invert, seconds);
 }
@@ -376,7 +370,7 @@ class sampling_pool {
     try {
       j.answer.set_value({200, sample(j.req, j.abandoned)});
     } catch (const std::exception& e) {  // a server fault: logged here, never sent
-      std::fprintf(stderr, "tr0n serve: a request failed: %s\n", tr0n::detail::brief(e).c_str());
+      std::fprintf(stderr, "tr0n serve: a request failed: %s\n", tr0n::error_line(e).c_str());
       j.answer.set_value({500, json{{"error", "sampling failed: a server fault (see the server's log)"}}});
     }
   }
@@ -413,7 +407,7 @@ inline void add_guards(httplib::Server& server, const std::optional<http::reques
     try {
       std::rethrow_exception(failure);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "tr0n serve: a handler failed: %s\n", tr0n::detail::brief(e).c_str());
+      std::fprintf(stderr, "tr0n serve: a handler failed: %s\n", tr0n::error_line(e).c_str());
     } catch (...) {
       std::fprintf(stderr, "tr0n serve: a handler failed\n");
     }
@@ -467,7 +461,7 @@ inline int bind_server(httplib::Server& server, const std::string& host, int por
     listening = sock;
   });
   const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) tr0n::detail::fail("serve: cannot listen on ", host, ":", port, " (in use, or not an address here)");
+  if (bound < 0) tr0n::fail("serve: cannot listen on ", host, ":", port, " (in use, or not an address here)");
   // httplib listens with a backlog of 5: a burst of clients overflows it and
   // some connections stall or fail. listen() again raises it.
   if (listening != INVALID_SOCKET) ::listen(listening, SOMAXCONN);
@@ -495,64 +489,101 @@ inline void serve_until_stopped(httplib::Server& server) {
 
 }  // namespace serve_detail
 
-inline int run_serve(const common_flags& common, serve_flags f) {
-  using serve_detail::json;
+namespace serve_detail {
+
+/// Requests are small: whole samplers in parallel beat threads inside one.
+/// `--workers 0` is one per thread, and each sampler gets its share of them.
+inline run_setup start_workers(const common_flags& common, serve_flags& f) {
   auto setup = run_setup::start(common);
-  // Requests are small: whole samplers in parallel beat threads inside one.
-  const int total = common.threads > 0 ? common.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int total =
+      common.threads > 0 ? common.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (f.workers == 0) f.workers = std::min(total, 16);
   setup.threads = tr0n::configure_threads(std::max<int>(1, total / static_cast<int>(f.workers)),
                                          tr0n::workload_for(setup.precision, setup.device));
-  f.dyn.precision = setup.precision;
-  auto [q, latent_dim] = load_translator(f.translator, common.latent_dim, setup.device);
-  resolve_energy(f.dyn, q ? std::optional((*q)->transform()) : std::nullopt);
-  auto prior = cli_prior::parse(common.prior, latent_dim);
-  const auto options = tr0n::torchscript_options().device(setup.device);
-  tr0n::torchscript_generator generator(common.generator, prior, options);
-  tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
-  serve_detail::check_drawable(generator.example_output(), common.image_shape);
-  const int64_t condition_dim = q ? (*q)->condition_dim() : encoder.condition_dim();
+  f.sampling.precision = setup.precision;
+  return setup;
+}
+
+/// What the server loads once: the models, the energy, and what a request may ask.
+struct served {
+  std::optional<tr0n::mixture_translator> q;
+  loaded_models models;
   std::optional<text_tower> text;
-  if (!f.text_encoder.empty()) {
-    text = text_tower::load(f.text_encoder, f.vocabulary, options);
-    if (text->encoder.condition_dim() != condition_dim)
-      tr0n::detail::fail("--text-encoder: embeddings of width ", text->encoder.condition_dim(),
-                         ", but conditions have width ", condition_dim);
+  cli_energy energy;
+  request_rules rules;
+
+  static std::unique_ptr<served> load(const common_flags& common, serve_flags& f, torch::Device device) {
+    auto [q, latent_dim] = load_translator(f.models.translator, common.latent_dim, device);
+    resolve_energy(f.sampling, q ? std::optional((*q)->transform()) : std::nullopt);
+    if (f.sampling.init.empty()) f.sampling.init = q ? "tr0n" : "prior";
+    start_choice::parse(f.sampling.init, q.has_value(), "--init");
+    if (f.sampling.steps > f.max_steps)
+      tr0n::fail("--steps ", f.sampling.steps, ": more than --max-steps ", f.max_steps);
+    auto m = loaded_models::load(common, latent_dim, device);
+    check_drawable(m.generator.example_output(), common.image_shape);
+    const int64_t condition_dim = q ? (*q)->condition_dim() : m.encoder.condition_dim();
+    std::optional<text_tower> text;
+    if (!f.models.text_encoder.empty()) text = text_tower::load(f.models, device, condition_dim);
+    auto out = std::unique_ptr<served>(new served{std::move(q), std::move(m), std::move(text),
+                                                  cli_energy::parse(f.sampling.energy, f.sampling.augment), {}});
+    out->rules = {f.max_n,         f.max_steps, f.sampling.steps, condition_dim, out->q.has_value(),
+                  f.sampling.init, &out->text,  &out->energy};
+    return out;
   }
-  const auto energy = cli_energy::parse(f.dyn.energy, f.dyn.augment);
-  const serve_detail::request_rules rules{f.max_n, f.max_steps, condition_dim, q.has_value(),
-                                          q ? "tr0n" : "prior", &text, &energy};
-  serve_detail::sampling_pool pool(static_cast<size_t>(f.queue), f.workers,
-                                   [&](const serve_detail::request& r, const std::atomic<bool>& abandoned) {
-                                     return serve_detail::run_request(r, generator, encoder, energy, q, text, f,
-                                                                      common.image_shape, abandoned);
-                                   });
+
+  /// /api/info: what the page needs to know.
+  json info(const serve_flags& f) const {
+    return json{{"translator", q.has_value()}, {"text", text.has_value()},   {"condition_dim", rules.condition_dim},
+                {"max_n", f.max_n},            {"max_steps", f.max_steps},  {"init", rules.default_init},
+                {"steps", rules.default_steps}, {"energy", f.sampling.energy}, {"queue", f.queue}};
+  }
+};
+
+inline http::limits limits_of(const serve_flags& f) {
   http::limits limits;
   limits.max_body = f.max_body;
   limits.max_connections = static_cast<size_t>(f.max_connections);
   limits.deadline = std::chrono::milliseconds(static_cast<int64_t>(f.deadline * 1000));
-  http::guarded_server server(limits);
-  std::optional<http::request_policy> policy;
-  serve_detail::add_guards(server, policy);
-  const json info{{"translator", q.has_value()}, {"text", text.has_value()}, {"condition_dim", condition_dim},
-                  {"max_n", f.max_n},          {"max_steps", f.max_steps},  {"init", rules.default_init},
-                  {"energy", f.dyn.energy},    {"queue", f.queue}};
-  serve_detail::add_routes(server, pool.queue(), rules, info, f.timeout);
-  const int port = serve_detail::bind_server(server, f.host, f.port);
-  policy.emplace(f.host, port, f.allow_hosts, limits);
+  return limits;
+}
+
+/// The start-up line, a warning when others can reach the server, and its URL on stdout.
+inline void announce(const run_setup& setup, const common_flags& common, const serve_flags& f, int port) {
   char details[320];
   std::snprintf(details, sizeof details,
                 "energy %s, step %g, noise %g, %lld sampling workers, queue %lld, timeout %g s, at most %lld samples "
                 "and %lld steps a request, %lld connections, %g s to send a request",
-                f.dyn.energy.c_str(), f.dyn.step(), f.dyn.noise_std, static_cast<long long>(f.workers),
+                f.sampling.energy.c_str(), f.sampling.step(), f.sampling.noise_std, static_cast<long long>(f.workers),
                 static_cast<long long>(f.queue), f.timeout, static_cast<long long>(f.max_n),
                 static_cast<long long>(f.max_steps), static_cast<long long>(f.max_connections), f.deadline);
   setup.announce("serve", common, details);
   if (f.host != "127.0.0.1" && f.host != "localhost" && f.host != "::1")
     std::fprintf(stderr, "warning: listening on %s: anyone who can reach this machine can use the server\n",
                  f.host.c_str());
-  std::printf("listening on http://%s:%d/\n", f.host.find(':') != std::string::npos ? ("[" + f.host + "]").c_str() : f.host.c_str(), port);
+  const auto host = f.host.find(':') != std::string::npos ? "[" + f.host + "]" : f.host;
+  std::printf("listening on http://%s:%d/\n", host.c_str(), port);
   std::fflush(stdout);
+}
+
+}  // namespace serve_detail
+
+inline int run_serve(const common_flags& common, serve_flags f) {
+  const auto setup = serve_detail::start_workers(common, f);
+  const auto s = serve_detail::served::load(common, f, setup.device);
+  serve_detail::sampling_pool pool(static_cast<size_t>(f.queue), f.workers,
+                                   [&](const serve_detail::request& r, const std::atomic<bool>& abandoned) {
+                                     return serve_detail::run_request(r, s->models.generator, s->models.encoder,
+                                                                      s->energy, s->q, s->text, f,
+                                                                      common.image_shape, abandoned);
+                                   });
+  const auto limits = serve_detail::limits_of(f);
+  http::guarded_server server(limits);
+  std::optional<http::request_policy> policy;
+  serve_detail::add_guards(server, policy);
+  serve_detail::add_routes(server, pool.queue(), s->rules, s->info(f), f.timeout);
+  const int port = serve_detail::bind_server(server, f.host, f.port);
+  policy.emplace(f.host, port, f.allow_hosts, limits);
+  serve_detail::announce(setup, common, f, port);
   serve_detail::serve_until_stopped(server);
   pool.stop();
   std::fprintf(stderr, "tr0n serve: stopped\n");

@@ -1,6 +1,14 @@
 #pragma once
 // `tr0n train`: a translator trained zero-shot on (z, f(G(z))) pairs.
-#include "common.hpp"
+#include "core.hpp"
+#include "setup.hpp"
+
+#include <tr0n/callbacks/progress_bar.hpp>
+#include <tr0n/io/atomic_file.hpp>
+#include <tr0n/training/train_translator.hpp>
+#ifdef TR0N_WITH_DISTRIBUTED
+#include <tr0n/distributed/train.hpp>
+#endif
 
 #include <torch/serialize.h>
 
@@ -54,6 +62,22 @@ inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) 
   return cmd;
 }
 
+/// A translator for G's latents and f's conditions, its initial weights from `--seed`.
+inline tr0n::mixture_translator new_translator(const train_flags& f, const common_flags& common,
+                                               const loaded_models& m, torch::Device device) {
+  auto opts = tr0n::mixture_translator_options(m.encoder.condition_dim(), common.latent_dim)
+                  .components(f.mixtures)
+                  .hidden(f.hidden)
+                  .transform(tr0n::parse_condition_transform(f.transform));
+  if (auto b = m.prior.box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
+  // LibTorch initialises modules from its global generator: seed it for the initial weights.
+  // (A resumed run takes them from its checkpoint.)
+  if (common.seed) torch::manual_seed(*common.seed);
+  tr0n::mixture_translator q(opts);
+  q->to(device);
+  return q;
+}
+
 inline int run_train(common_flags common, const train_flags& f) {
   const auto setup = run_setup::start(common);
   const auto device = setup.device;
@@ -62,29 +86,17 @@ inline int run_train(common_flags common, const train_flags& f) {
   auto group = run_setup::join(common, device, /*share_seed=*/false);
   alone = group.alone();
 #endif
-  const auto options = tr0n::torchscript_options().device(device);
-  auto prior = cli_prior::parse(common.prior, common.latent_dim);
-  tr0n::torchscript_generator generator(common.generator, prior, options);
-  tr0n::torchscript_encoder encoder(common.encoder, generator.example_output(), options);
-  if (!common.image_shape.empty()) as_images(generator.example_output(), common.image_shape);
-  auto opts = tr0n::mixture_translator_options(encoder.condition_dim(), common.latent_dim)
-                  .components(f.mixtures)
-                  .hidden(f.hidden)
-                  .transform(tr0n::parse_condition_transform(f.transform));
-  if (auto b = prior.box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
-  // LibTorch initialises modules from its global generator: seed it for the initial weights.
-  // (A resumed run takes them from its checkpoint.)
-  if (common.seed) torch::manual_seed(*common.seed);
-  tr0n::mixture_translator q(opts);
-  q->to(device);
+  auto m = loaded_models::load(common, common.latent_dim, device);
+  auto& generator = m.generator;
+  auto& encoder = m.encoder;
+  auto q = new_translator(f, common, m, device);
   setup.announce("train", common, "transform " + f.transform + ", " + std::to_string(f.steps) + " steps of " +
                                       std::to_string(f.batch) + " pairs, lr " + std::to_string(f.lr));
   const auto checkpoint = f.checkpoint.empty() ? f.out + ".ckpt" : f.checkpoint;
   const auto every = f.checkpoint_every >= 0 ? f.checkpoint_every : std::max<int64_t>(1, f.steps / 10);
   if (f.resume && alone && !std::filesystem::exists(checkpoint))  // in a group: rank 0's file, sent to all
-    tr0n::detail::fail("--resume: no checkpoint at ", checkpoint,
-                       f.checkpoint.empty() ? " (the default, --out with .ckpt appended; --checkpoint names another)"
-                                            : "");
+    tr0n::fail("--resume: no checkpoint at ", checkpoint,
+               f.checkpoint.empty() ? " (the default, --out with .ckpt appended; --checkpoint names another)" : "");
   if (f.resume) std::fprintf(stderr, "tr0n train: resuming from %s\n", checkpoint.c_str());
   auto training = tr0n::translator_training_options()
                       .steps(f.steps)

@@ -1,6 +1,8 @@
 #pragma once
 // Private: argument checks shared by the sampler and the trainer. Each message
 // names the argument, what was received and what was expected.
+#include <tr0n/errors.hpp>
+
 #include <torch/types.h>
 
 #include <cstdint>
@@ -12,44 +14,11 @@
 
 namespace tr0n::detail {
 
-template <class... Parts>
-[[noreturn]] inline void fail(const Parts&... parts) {
-  std::ostringstream os;
-  os << "tr0n: ";
-  (os << ... << parts);
-  throw std::invalid_argument(os.str());
-}
-
-/// The informative line of an exception from the TorchScript runtime: its last
-/// "...Error: ..." line (the interpreter puts a traceback first), else its first line.
-inline std::string brief(const std::exception& e) {
-  std::string what = e.what();
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) what = c10_error->what_without_backtrace();
-  std::string first, error_line, line;
-  std::istringstream lines(what);
-  while (std::getline(lines, line)) {
-    const auto start = line.find_first_not_of(" \t");
-    if (start == std::string::npos) continue;
-    line = line.substr(start);
-    if (first.empty()) first = line;
-    if (line.find("Error: ") != std::string::npos) error_line = line;
-  }
-  return error_line.empty() ? first : error_line;
-}
-
-/// `s` with every byte outside printable ASCII replaced by '?' (for names
-/// and reasons quoted from untrusted files: one line, no control bytes).
-inline std::string printable(std::string s) {
-  for (auto& ch : s)
-    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
-  return s;
-}
-
-inline std::string shape_of(const torch::Tensor& t) {
-  std::ostringstream os;
-  os << t.sizes();
-  return os.str();
-}
+// The public helpers (tr0n/errors.hpp), under the names the library's code uses.
+using tr0n::fail;
+using tr0n::printable;
+inline std::string brief(const std::exception& e) { return tr0n::error_line(e); }
+inline std::string shape_of(const torch::Tensor& t) { return tr0n::shape_string(t); }
 
 /// `t` is a defined float tensor of rank 2 with `width` columns.
 inline void check_matrix(const torch::Tensor& t, std::string_view name, int64_t width,

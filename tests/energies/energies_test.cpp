@@ -1,0 +1,49 @@
+// Energies compute what they document.
+#include "support/toy_models.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace tr0n;
+using namespace tr0n_test;
+
+TEST_CASE("energies compute what they document", "[energies]") {
+  linear_encoder f{torch::eye(3, torch::kFloat64)};
+  standard_normal p(3);
+  auto z = torch::tensor({{1.0, 2.0, 2.0}, {0.0, 0.0, 1.0}}, torch::kFloat64);
+  auto c = torch::tensor({{1.0, 0.0, 0.0}, {0.0, 0.0, 2.0}}, torch::kFloat64);
+  energy_context<standard_normal, linear_encoder> ctx(z, z, c, p, f);
+
+  auto sq = squared_distance{}(ctx);
+  CHECK(sq[0].item<double>() == Approx(8.0));
+  CHECK(sq[1].item<double>() == Approx(1.0));
+
+  auto cos = neg_cosine{}(ctx);
+  CHECK(cos[0].item<double>() == Approx(-1.0 / 3.0));
+  CHECK(cos[1].item<double>() == Approx(-1.0));
+
+  auto ce = cross_entropy{}(ctx);
+  auto expected = -torch::log_softmax(z, -1).index({0, 0});
+  CHECK(ce[0].item<double>() == Approx(expected.item<double>()));
+  auto labels = torch::tensor({0, 2}, torch::kLong);
+  energy_context<standard_normal, linear_encoder> label_ctx(z, z, labels, p, f);
+  CHECK(cross_entropy{}(label_ctx)[0].item<double>() == Approx(expected.item<double>()));
+
+  auto lp = latent_prior{}(ctx);
+  CHECK(lp[1].item<double>() == Approx(0.5 + 1.5 * std::log(2 * M_PI)));
+
+  auto sum = 2.0 * squared_distance{} + 0.5 * latent_prior{} + neg_cosine{};
+  auto total = sum(ctx);
+  CHECK(total[0].item<double>() == Approx(2 * 8.0 + 0.5 * lp[0].item<double>() - 1.0 / 3.0));
+  auto reweighted = 3.0 * (2.0 * squared_distance{});
+  CHECK(reweighted.weight == 6.0);
+}

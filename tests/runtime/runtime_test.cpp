@@ -1,0 +1,117 @@
+// The runtime: the thread policy, and precision (bfloat16 runs, a model's own
+// lowered copy).
+#include "support/toy_models.hpp"
+#include "support/problems.hpp"
+
+#include <tr0n/runtime/threads.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace tr0n;
+using namespace tr0n_test;
+
+TEST_CASE("the thread policy never gives both pools every core", "[runtime][threads]") {
+  const auto before = at::get_num_threads();
+  const auto config = configure_threads(2);
+  CHECK(config.threads == 2);
+  if (config.blas_threads > 0) {
+    CHECK(config.blas_threads == 2);
+    CHECK(config.torch_threads == 1);
+    CHECK_THAT(config.describe(), Catch::Contains("OpenBLAS 2") && Catch::Contains("intra-op 1"));
+  } else {
+    CHECK(config.torch_threads == 2);
+  }
+  at::set_num_threads(before);
+}
+
+TEST_CASE("bf16 runs the models in bfloat16 and keeps chains, energies and results in float32",
+          "[sampler][precision]") {
+  auto& p = problem();
+  auto run = [&](precision compute) {
+    sampler s(p.g, p.f, cross_entropy{}, p.q, sampler_options().steps(5).seed(3).precision(compute),
+              init::translator_sample{}, constant_step{0.05}, fixed_noise{0.0});
+    return s.sample(p.conditions(), 4);
+  };
+  const auto full = run(precision::fp32), half = run(precision::bf16);
+  for (const auto* t : {&half.z, &half.x, &half.energy}) CHECK(t->scalar_type() == torch::kFloat32);
+  // The models ran in bfloat16 (8-bit mantissa: rounding of about 4e-3 relative per product), so the
+  // results differ from float32's, but only by that rounding carried through 5 small steps.
+  CHECK_FALSE(torch::equal(full.x, half.x));
+  const double dz = (half.z - full.z).abs().max().item<double>();
+  const double de = ((half.energy - full.energy).abs() / full.energy.abs().clamp_min(1e-3)).max().item<double>();
+  INFO("max |dz| " << dz << ", max relative energy difference " << de);
+  CHECK(dz < 0.01);  // measured 4e-4 here
+  CHECK(de < 0.1);   // measured 8.5e-3 here
+  CHECK(half.ok.all().item<bool>());
+
+  // The scope: products in bfloat16 inside, float32 again after; nothing at fp32.
+  const auto x = torch::randn({4, 3}), w = torch::randn({2, 3});
+  {
+    tr0n::detail::precision_scope scope(precision::bf16, torch::kCPU);
+    CHECK(torch::linear(x, w).scalar_type() == torch::kBFloat16);
+    {
+      tr0n::detail::precision_scope inner(precision::fp32, torch::kCPU);
+      CHECK(torch::linear(x, w).scalar_type() == torch::kBFloat16);
+    }
+  }
+  CHECK(torch::linear(x, w).scalar_type() == torch::kFloat32);
+
+  CHECK_THROWS_WITH(run(precision::fp16), Catch::Contains("precision fp16 needs a CUDA device"));
+  CHECK(parse_precision("bf16") == precision::bf16);
+  CHECK_THROWS_WITH(parse_precision("fp8"), Catch::Contains("precision 'fp8': expected bf16, fp16 or fp32"));
+}
+
+namespace {
+/// The toy MLP generator with its own bfloat16 copy (`tr0n::copy_lowered`), as a model opts in.
+struct self_lowering_mlp {
+  using tr0n_tag = generator_tag;
+  mlp_generator g;
+  lowered_copies<mlp_generator> copies{};
+  std::shared_ptr<int> made = std::make_shared<int>(0);  // copies of the model share it, as they share `copies`
+  torch::Tensor forward(const torch::Tensor& z) { return g->forward(z); }
+  torch::Tensor forward(const torch::Tensor& z, precision p) {
+    return copies
+        .get(p,
+             [&](torch::ScalarType t) {
+               ++*made;
+               mlp_generator c(g->l1->options.in_features(), g->l1->options.out_features(), g->l2->options.out_features());
+               copy_lowered(*g, *c, t);
+               return c;
+             })
+        ->forward(z);
+  }
+  const standard_normal& prior() const { return g->prior(); }
+};
+
+}  // namespace
+
+TEST_CASE("a model's own bfloat16 copy gives the sampler autocast's results bit for bit", "[sampler][precision]") {
+  auto& p = problem();
+  self_lowering_mlp own{p.g};
+  STATIC_REQUIRE(tr0n::detail::takes_precision<self_lowering_mlp>);
+  auto run = [&](auto& g, precision compute) {
+    sampler s(g, p.f, cross_entropy{}, p.q, sampler_options().steps(5).seed(3).precision(compute),
+              init::translator_sample{}, constant_step{0.05}, fixed_noise{0.01});
+    return s.sample(p.conditions(), 4);
+  };
+  // Autocast rounds the float32 matrices to bfloat16 at each call; the copy holds the same rounded values,
+  // so the same products run on the same shapes: equal bit for bit on any machine.
+  const auto cast_each_call = run(p.g, precision::bf16), own_copy = run(own, precision::bf16);
+  CHECK(torch::equal(cast_each_call.z, own_copy.z));
+  CHECK(torch::equal(cast_each_call.energy, own_copy.energy));
+  CHECK(*own.made == 1);  // made once (the sampler holds a copy of `own`; copies share it), reused by every step
+  CHECK(own.copies.get(precision::bf16, [](torch::ScalarType) -> mlp_generator { throw 0; })->l1->weight.scalar_type() ==
+        torch::kBFloat16);
+  CHECK(own.g->l1->weight.scalar_type() == torch::kFloat32);  // the model itself is untouched
+  CHECK(torch::equal(run(own, precision::fp32).z, run(p.g, precision::fp32).z));
+}

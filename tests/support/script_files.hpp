@@ -1,0 +1,101 @@
+#pragma once
+// Small TorchScript models saved to a scratch folder, and the `tr0n` tool run
+// on them: shared by the adapter, io, text and tools tests.
+#include <tr0n.hpp>
+#include <tr0n/adapters/torchscript.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#ifndef TR0N_CLI_PATH
+#define TR0N_CLI_PATH "false"
+#endif
+
+namespace tr0n_test {
+
+namespace fs = std::filesystem;
+
+inline constexpr int64_t latent = 6, feature_dim = 12;
+
+inline fs::path scratch() {
+  static const fs::path dir = [] {
+    // One folder per process: CTest may run the discovered cases in parallel.
+    auto d = fs::temp_directory_path() / ("tr0n_torchscript_test_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+/// Saves a one-parameter TorchScript module whose forward is `body`.
+inline std::string save_module(const std::string& name, const torch::Tensor& w, const std::string& body) {
+  torch::jit::Module m(name);
+  m.register_parameter("w", w, /*is_buffer=*/false);
+  m.define("def forward(self, x):\n    " + body + "\n");
+  auto path = (scratch() / (name + ".pt")).string();
+  m.save(path);
+  return path;
+}
+
+/// z [B, 6] -> images [B, 3, 4, 4] in (0, 1); images -> features [B, 12].
+struct toy_files {
+  std::string generator, encoder;
+  toy_files() {
+    torch::manual_seed(10);
+    generator = save_module("generator", torch::randn({latent, 48}),
+                            "return torch.sigmoid(torch.matmul(x, self.w)).view([-1, 3, 4, 4])");
+    encoder = save_module("encoder", torch::randn({48, feature_dim}) * 0.5, "return torch.matmul(x.flatten(1), self.w)");
+  }
+};
+
+inline const toy_files& files() {
+  static toy_files f;
+  return f;
+}
+
+struct identity_encoder_for_faults {
+  using tr0n_tag = tr0n::encoder_tag;
+  torch::Tensor forward(const torch::Tensor& x) { return x; }
+  int64_t condition_dim() const { return 2; }
+};
+
+inline int run_tool(const std::string& args) {
+  const std::string cmd = "timeout 120 " + std::string(TR0N_CLI_PATH) + " " + args + " >" + (scratch() / "tool.out").string() +
+                          " 2>" + (scratch() / "tool.err").string();
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+inline std::string tool_stdout() {
+  std::ifstream in(scratch() / "tool.out");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+inline std::string tool_stderr() {
+  std::ifstream in(scratch() / "tool.err");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// A text tower that carries its tokenisation: mean of word vectors, as attributes say.
+inline std::string save_text_tower(const std::string& name, bool with_vocabulary) {
+  torch::manual_seed(5);
+  torch::jit::Module m(name);
+  m.register_parameter("w", torch::randn({5, feature_dim}), false);
+  if (with_vocabulary) {
+    m.register_attribute("vocabulary", c10::ListType::ofStrings(),
+                         c10::List<std::string>({"<pad>", "a", "dark", "sandal", "bag"}));
+    m.register_attribute("context_length", c10::IntType::get(), int64_t{3});
+  }
+  m.define("def forward(self, x):\n    return self.w[x].sum(1)\n");
+  const auto path = (scratch() / (name + ".pt")).string();
+  m.save(path);
+  return path;
+}
+
+}  // namespace tr0n_test
