@@ -27,6 +27,7 @@
 #include <tr0n/energies/cross_entropy.hpp>
 #include <tr0n/energies/latent_prior.hpp>
 #include <tr0n/energies/neg_cosine.hpp>
+#include <tr0n/energies/score.hpp>
 #include <tr0n/energies/squared_distance.hpp>
 #include <tr0n/energies/weighted_sum.hpp>
 #include <tr0n/init/best_of.hpp>
@@ -44,6 +45,7 @@
 #include <tr0n/sampling/sampler.hpp>
 #include <tr0n/schedules/noise.hpp>
 #include <tr0n/schedules/step_schedules.hpp>
+#include <tr0n/training/noise.hpp>
 #include <tr0n/training/train_translator.hpp>
 #include <tr0n/translators/mixture_translator.hpp>
 #include <tr0n/translators/translator_conditions.hpp>

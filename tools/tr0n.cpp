@@ -4,14 +4,15 @@
 // this is the map. Flags come in groups, each declared once (cli/flags.hpp):
 //
 //   common    (train, sample, serve)  --generator G.pt --encoder F.pt --latent-dim D --prior SPEC --image-shape C,H,W
+//                                     --generator-range LO:HI --encoder-size N --encoder-normalize clip|imagenet|none
 //                                     --device D --threads N --seed S --precision P --dist-backend B --dist-timeout S
 //   models    (sample, serve)         --translator q.pt --text-encoder T.pt --vocabulary V.txt
 //   sampling  (sample, serve)         --init START --steps T --energy E --augment N --step-size E --noise-std S
-//                                     --momentum M --grad-clip G
+//                                     --momentum M --grad-clip G --score-head H.pt --score-weight W --score-input I
 //
 //   tr0n train  [common] --latent-dim D --condition-transform softmax|l2|none --out q.pt
-//               and the training: --condition-noise --mixtures --hidden --steps --batch --lr, --checkpoint
-//               --checkpoint-every --resume
+//               and the training: --feature-noise S [--adaptive-noise] | --noise-cosine R | --condition-noise S,
+//               --mixtures --hidden --steps --batch --lr, --checkpoint --checkpoint-every --resume
 //   tr0n sample [common] [models] [sampling] --out samples.pt and one source of conditions:
 //               --labels 0,1,.. | --conditions C.pt | --condition-image A.png [B.png --interpolate K] | --prompt TEXT;
 //               --condition-transform, --samples-per-condition, --max-batch, --memory-budget

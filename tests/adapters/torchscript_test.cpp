@@ -98,6 +98,10 @@ TEST_CASE("TorchScript load failures name the file and the problem", "[adapters]
                                           standard_normal(latent)),
                     Catch::Contains("wrong_width.pt") && Catch::Contains("probe batch"));
   torchscript_generator g(files().generator, standard_normal(latent));
+  CHECK_THROWS_WITH(torchscript_encoder(save_fast_path_attention("fast_path"), g.example_output()),
+                    Catch::Contains("fast_path.pt: the encoder cannot be differentiated") &&
+                        Catch::Contains("aten::_native_multi_head_attention") &&
+                        Catch::Contains("requires_grad_(True)") && Catch::Contains("torch.jit.script"));
   CHECK_THROWS_WITH(torchscript_encoder(save_module("not_features", torch::randn({1}), "return x * self.w"),
                                         g.example_output()),
                     Catch::Contains("not_features.pt") && Catch::Contains("[B, C]"));

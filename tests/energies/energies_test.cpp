@@ -47,3 +47,23 @@ TEST_CASE("energies compute what they document", "[energies]") {
   auto reweighted = 3.0 * (2.0 * squared_distance{});
   CHECK(reweighted.weight == 6.0);
 }
+
+TEST_CASE("score: minus a head's score of f(G(z)), on features or unit features, in sums with the other terms",
+          "[energies][score]") {
+  linear_encoder f{torch::eye(3, torch::kFloat64)};
+  standard_normal p(3);
+  auto z = torch::tensor({{1.0, 2.0, 2.0}, {0.0, 0.0, 1.0}}, torch::kFloat64);
+  auto c = torch::tensor({{1.0, 0.0, 0.0}, {0.0, 0.0, 2.0}}, torch::kFloat64);
+  energy_context<standard_normal, linear_encoder> ctx(z, z, c, p, f);
+  const auto w = torch::tensor({1.0, -2.0, 0.5}, torch::kFloat64);
+  auto head = [w](const torch::Tensor& x) { return torch::matmul(x, w).unsqueeze(1); };  // [B, 1]
+  static_assert(Energy<score<decltype(head)>>);
+  const auto raw = score{head}(ctx), unit = score{head, true}(ctx);
+  CHECK(raw[0].item<double>() == Approx(-(1.0 - 4.0 + 1.0)));
+  CHECK(unit[0].item<double>() == Approx(-(1.0 - 4.0 + 1.0) / 3.0));
+  CHECK(raw[1].item<double>() == Approx(-0.5));
+  const auto total = (1.0 * neg_cosine{} + 0.1 * score{head})(ctx);
+  CHECK(total[0].item<double>() == Approx(-1.0 / 3.0 + 0.1 * 2.0));
+  auto two_scores = [](const torch::Tensor& x) { return x.narrow(1, 0, 2); };
+  CHECK_THROWS_WITH(score{two_scores}(ctx), Catch::Contains("one score a sample"));
+}

@@ -98,4 +98,25 @@ inline std::string save_text_tower(const std::string& name, bool with_vocabulary
   return path;
 }
 
+/// An encoder of the toy images [B, 3, 4, 4] that calls nn.MultiheadAttention's
+/// inference fast path, as `torch.jit.trace` records it from a module traced
+/// without grad: its op has no derivative.
+inline std::string save_fast_path_attention(const std::string& name) {
+  torch::manual_seed(6);
+  torch::jit::Module m(name);
+  m.register_parameter("qkv_w", torch::randn({48, 16}) * 0.1, false);
+  m.register_parameter("qkv_b", torch::zeros({48}), false);
+  m.register_parameter("proj_w", torch::randn({16, 16}) * 0.1, false);
+  m.register_parameter("proj_b", torch::zeros({16}), false);
+  m.define(R"(
+def forward(self, x):
+    h = x.reshape([x.size(0), 3, 16])
+    out = torch._native_multi_head_attention(h, h, h, 16, 2, self.qkv_w, self.qkv_b, self.proj_w, self.proj_b, None, False)
+    return out[0].mean(1)
+)");
+  const auto path = (scratch() / (name + ".pt")).string();
+  m.save(path);
+  return path;
+}
+
 }  // namespace tr0n_test

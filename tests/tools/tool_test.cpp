@@ -226,8 +226,12 @@ TEST_CASE("the tr0n tool: one vocabulary of starts, with tr0n and translator in 
   const auto dir = scratch();
   const auto translator = (dir / "vocabulary_translator.pt").string(), out = (dir / "vocabulary.pt").string();
   const std::string models = " --generator " + files().generator + " --encoder " + files().encoder;
-  REQUIRE(run_tool("train" + models + " --latent-dim 6 --condition-transform softmax --steps 20 --seed 1 --out " +
-                   translator) == 0);
+  REQUIRE(run_tool("train" + models + " --latent-dim 6 --condition-transform softmax --steps 20 --seed 1 " +
+                   "--feature-noise 0.2 --out " + translator) == 0);
+  CHECK(tool_stderr().find("feature noise 0.2: expected cosine 0.9") != std::string::npos);
+  CHECK(run_tool("train" + models + " --latent-dim 6 --condition-transform l2 --feature-noise 0.2 --noise-cosine 0.6 " +
+                 "--out " + translator) == 2);
+  CHECK(tool_stderr().find("--feature-noise excludes --noise-cosine") != std::string::npos);
   const std::string sample = "sample" + models + " --translator " + translator + " --labels 1,2 --seed 3 --out " + out;
   REQUIRE(run_tool(sample + " --init tr0n --steps 4") == 0);
   CHECK(tool_stderr().find("init tr0n, 4 steps") != std::string::npos);
@@ -239,4 +243,74 @@ TEST_CASE("the tr0n tool: one vocabulary of starts, with tr0n and translator in 
   CHECK(run_tool(sample + " --init sideways") == 2);
   CHECK(tool_stderr() == "tr0n: --init: expected prior, translator_sample, translator_mode, translator_mixture, "
                          "best_of:N, tr0n or translator, got 'sideways'\n");
+}
+
+TEST_CASE("the tr0n tool: an encoder traced with the attention fast path is one line naming the file and the way out",
+          "[tool][faults]") {
+  const auto encoder = save_fast_path_attention("tool_fast_path");
+  CHECK(run_tool("train --generator " + files().generator + " --encoder " + encoder +
+                 " --latent-dim 6 --condition-transform l2 --steps 2 --out " + (scratch() / "never.pt").string()) == 2);
+  const auto err = tool_stderr();
+  CHECK(err.rfind("tr0n: " + encoder + ": the encoder cannot be differentiated", 0) == 0);
+  CHECK(err.find("re-export it with torch.jit.trace on an example input that requires grad") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+}
+
+TEST_CASE("the tr0n tool: --generator-range, --encoder-size and --encoder-normalize put G's output into f's input",
+          "[tool][preprocess]") {
+  torch::manual_seed(11);
+  const auto generator = save_module("tanh_generator", torch::randn({latent, 48}),
+                                     "return torch.tanh(torch.matmul(x, self.w)).view([-1, 3, 4, 4])");
+  const auto encoder = save_module("encoder_8x8", torch::randn({192, feature_dim}) * 0.1,
+                                   "return torch.matmul(x.flatten(1), self.w)");
+  const auto dir = scratch();
+  const auto zeros = (dir / "zero_conditions.pt").string(), out = (dir / "preprocessed.pt").string();
+  write_tensor_file(zeros, torch::zeros({2, feature_dim}));
+  const std::string models = " --generator " + generator + " --encoder " + encoder;
+  const std::string sample = "sample" + models + " --latent-dim 6 --conditions " + zeros +
+                             " --energy squared --init prior --steps 0 --seed 2 --precision fp32 --out " + out;
+  // Without --encoder-size the 8 x 8 encoder cannot take G's 4 x 4 images: one line, the shapes and the flag.
+  CHECK(run_tool(sample) == 2);
+  CHECK(tool_stderr().find("encoder_8x8.pt: the encoder failed on a probe batch of shape [2, 3, 4, 4]") !=
+        std::string::npos);
+  const auto err = tool_stderr();
+  CHECK(err.find("the generator's output [2, 3, 4, 4]: give --encoder-size N") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  REQUIRE(run_tool(sample + " --generator-range -1:1 --encoder-size 8 --encoder-normalize clip") == 0);
+  const auto dict = torch::pickle_load(read_bytes(out)).toGenericDict();
+  const auto z = dict.at("z").toTensor(), x = dict.at("x").toTensor(), energy = dict.at("energy").toTensor();
+  // What the flags promise, computed here: x in [0, 1] is (G(z) + 1) / 2, and f sees it resized and normalised.
+  auto g = torch::jit::load(generator), f = torch::jit::load(encoder);
+  torch::NoGradGuard no_grad;
+  const auto expected_x = (g.forward({z}).toTensor() + 1) / 2;
+  CHECK(torch::allclose(x, expected_x, 1e-6, 1e-6));
+  CHECK(x.min().item<double>() >= 0);
+  const auto features = f.forward({preprocess_images(preprocess_options::clip().size(8), expected_x)}).toTensor();
+  CHECK(torch::allclose(energy, features.pow(2).sum(-1), 1e-4, 1e-5));
+  CHECK(run_tool(sample + " --generator-range 1:-1") == 2);
+  CHECK(tool_stderr() == "tr0n: --generator-range 1:-1: expected finite LO < HI\n");
+}
+
+TEST_CASE("the tr0n tool: --score-head adds minus W times the head's score of f(G(z)) to the energy", "[tool][score]") {
+  torch::manual_seed(12);
+  const auto head = save_module("score_head", torch::randn({feature_dim, 1}), "return torch.matmul(x, self.w)");
+  const auto dir = scratch();
+  const auto conditions = (dir / "score_conditions.pt").string(), out = (dir / "scored.pt").string();
+  write_tensor_file(conditions, torch::randn({2, feature_dim}));
+  const std::string sample = "sample --generator " + files().generator + " --encoder " + files().encoder +
+                             " --latent-dim 6 --conditions " + conditions +
+                             " --energy neg_cosine --init prior --steps 0 --seed 5 --precision fp32 --out " + out;
+  REQUIRE(run_tool(sample) == 0);
+  const auto plain = torch::pickle_load(read_bytes(out)).toGenericDict();
+  REQUIRE(run_tool(sample + " --score-head " + head + " --score-weight 0.5") == 0);
+  const auto scored = torch::pickle_load(read_bytes(out)).toGenericDict();
+  const auto z = scored.at("z").toTensor();
+  CHECK(torch::equal(z, plain.at("z").toTensor()));  // the same chains, scored
+  torch::NoGradGuard no_grad;
+  const auto features = torch::jit::load(files().encoder).forward({scored.at("x").toTensor()}).toTensor();
+  const auto h = torch::jit::load(head).forward({features / features.norm(2, -1, true)}).toTensor().reshape({-1});
+  CHECK(torch::allclose(scored.at("energy").toTensor(), plain.at("energy").toTensor() - 0.5 * h, 1e-5, 1e-6));
+  const auto bad = save_module("two_scores", torch::randn({feature_dim, 2}), "return torch.matmul(x, self.w)");
+  CHECK(run_tool(sample + " --score-head " + bad) == 2);
+  CHECK(tool_stderr().find("two_scores.pt: the score head must give one score a sample") != std::string::npos);
 }

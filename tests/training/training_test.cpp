@@ -396,3 +396,69 @@ TEST_CASE("a checkpoint is refused, by name, for another format, other options o
   CHECK_THROWS_WITH(train_translator(other, g, f, translator_training_options(resume).resume_from((dir / "cut.ckpt").string())),
                     Catch::Contains("cut.ckpt") && Catch::Contains("not a whole torch.save archive"));
 }
+
+TEST_CASE("training noise: the official feature noise, its adaptive form, a target cosine, and the old condition noise",
+          "[training][noise]") {
+  // 256 rows of raw features of norm 10 in 512 dimensions, like CLIP ViT-B/32's.
+  torch::manual_seed(21);
+  auto features = torch::randn({256, 512}, torch::kFloat64);
+  features = 10 * features / features.norm(2, -1, true);
+  const auto l2 = condition_transform::l2;
+  auto mean_cosine = [&](const translator_training_options& o) {
+    generator_scope scope(std::optional<uint64_t>(4), torch::kCPU);
+    const auto noisy = training_conditions(o, l2, features);
+    return std::make_pair(torch::cosine_similarity(noisy, features, -1), noisy);
+  };
+  // The official clip_noise_scale 0.2 on raw features: clip_latent + 0.2 * randn, the same draws, the same numbers.
+  const auto official = translator_training_options().feature_noise(0.2);
+  {
+    generator_scope scope(std::optional<uint64_t>(4), torch::kCPU);
+    const auto ours = training_conditions(official, condition_transform::none, features);
+    generator_scope again(std::optional<uint64_t>(4), torch::kCPU);
+    CHECK(torch::equal(ours, features + 0.2 * random::randn_like(features)));
+  }
+  // Its expected cosine, r / sqrt(r^2 + s^2 C) = 10 / sqrt(100 + 0.04 * 512) = 0.9111; the per-row cosines
+  // spread by about 0.004, so the mean of 256 is within 0.001 (4 standard errors).
+  const double official_cosine = 10 / std::sqrt(100 + 0.04 * 512);
+  CHECK(mean_cosine(official).first.mean().item<double>() == Approx(official_cosine).margin(1e-3));
+  CHECK(expected_noise_cosine(official, l2, features) == Approx(official_cosine).margin(1e-3));
+  // Adaptive: the noise rescaled to each row's norm first: 1 / sqrt(1 + s^2) = 0.9806.
+  const auto adaptive = translator_training_options().feature_noise(0.2).adaptive_feature_noise(true);
+  CHECK(mean_cosine(adaptive).first.mean().item<double>() == Approx(1 / std::sqrt(1.04)).margin(1e-3));
+  // By cosine: every row exactly at the target, of the same norm, at any width.
+  for (int64_t width : {512, 5}) {
+    INFO("width " << width);
+    auto f = features.narrow(1, 0, width);
+    const auto o = translator_training_options().noise_cosine(0.657);
+    generator_scope scope(std::optional<uint64_t>(4), torch::kCPU);
+    const auto noisy = training_conditions(o, l2, f);
+    const auto clean = features_to_conditions(l2, f);
+    CHECK(torch::allclose(torch::cosine_similarity(noisy, clean, -1), torch::full({256}, 0.657, torch::kFloat64), 0,
+                          1e-9));
+    CHECK(torch::allclose(noisy.norm(2, -1), torch::ones({256}, torch::kFloat64), 0, 1e-9));
+    CHECK(expected_noise_cosine(o, l2, f) == Approx(0.657).margin(1e-9));
+  }
+  // The old form, after the l2 stage: 0.1 on 512 unit coordinates is 1 / sqrt(1 + 0.01 * 512) = 0.40.
+  const auto old_form = translator_training_options().condition_noise(0.1);
+  CHECK(mean_cosine(old_form).first.mean().item<double>() == Approx(1 / std::sqrt(1 + 0.01 * 512)).margin(0.01));
+  CHECK(expected_noise_cosine(translator_training_options(), l2, features) == 1.0);
+  // One form at a time, and adaptive only with feature noise.
+  CHECK_THROWS_WITH(translator_training_options().feature_noise(0.2).noise_cosine(0.5).validate(),
+                    Catch::Contains("at most one of them"));
+  CHECK_THROWS_WITH(translator_training_options().adaptive_feature_noise(true).validate(),
+                    Catch::Contains("adaptive_feature_noise: set, but feature_noise is 0"));
+  CHECK_THROWS_WITH(translator_training_options().noise_cosine(1.0).validate(), Catch::Contains("(0, 1)"));
+}
+
+TEST_CASE("training with feature noise trains on noisy raw features through the condition stage",
+          "[training][noise]") {
+  linear_gaussian_problem problem;
+  for (const auto& o : {translator_training_options().feature_noise(0.5),
+                        translator_training_options().feature_noise(0.5).adaptive_feature_noise(true),
+                        translator_training_options().noise_cosine(0.9)}) {
+    mixture_translator q(mixture_translator_options(3, 3).components(1).transform(condition_transform::l2));
+    const auto report = train_translator(q, problem.g, problem.f, translator_training_options(o).steps(200).seed(3));
+    CHECK(std::isfinite(report.nll()));
+    CHECK(report.skipped_steps == 0);
+  }
+}

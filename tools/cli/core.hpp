@@ -7,6 +7,7 @@
 #include "images.hpp"
 #include "prior.hpp"
 
+#include <tr0n/adapters/preprocess.hpp>
 #include <tr0n/adapters/torchscript.hpp>
 #include <tr0n/init/best_of.hpp>
 #include <tr0n/init/prior.hpp>
@@ -18,6 +19,7 @@
 #include <tr0n/schedules/step_schedules.hpp>
 #include <tr0n/translators/mixture_translator.hpp>
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,22 +46,92 @@ inline loaded_translator load_translator(const std::string& path, int64_t latent
   return out;
 }
 
+/// `--generator-range LO:HI`.
+inline std::pair<double, double> generator_range(const std::string& spec) {
+  const auto fields = split(spec, ':');
+  if (fields.size() != 2) tr0n::fail("--generator-range: expected LO:HI (as -1:1), got '", spec, "'");
+  const double lo = number(fields[0], "--generator-range LO"), hi = number(fields[1], "--generator-range HI");
+  if (!(lo < hi) || !std::isfinite(lo) || !std::isfinite(hi))
+    tr0n::fail("--generator-range ", spec, ": expected finite LO < HI");
+  return {lo, hi};
+}
+
+/// `--encoder-size` and `--encoder-normalize` as the library's preprocessing stage.
+inline tr0n::preprocess_options encoder_preprocessing(const common_flags& f) {
+  auto options = f.encoder_normalize == "clip"       ? tr0n::preprocess_options::clip()
+                 : f.encoder_normalize == "imagenet" ? tr0n::preprocess_options::imagenet()
+                                                     : tr0n::preprocess_options();
+  return options.size(f.encoder_size);
+}
+
 /// G, f and the prior G's latents come from, as the common flags name them
-/// (one `latent_dim` wide); G's output is checked against `--image-shape`.
+/// (one `latent_dim` wide): G's output rescaled from `--generator-range` to
+/// [0, 1], and f behind the preprocessing stage (`--encoder-size`,
+/// `--encoder-normalize`). Without those flags both stages are the identity,
+/// bit for bit. G's output is checked against `--image-shape`, and an encoder
+/// that fails on it is named with the flags that fix it.
 struct loaded_models {
-  cli_prior prior;
-  tr0n::torchscript_generator<cli_prior> generator;
-  tr0n::torchscript_encoder encoder;
+  using generator_type = tr0n::rescaled_generator<tr0n::torchscript_generator<cli_prior>>;
+  using encoder_type = tr0n::preprocessed_encoder<tr0n::torchscript_encoder>;
+  generator_type generator;
+  encoder_type encoder;
+  torch::Tensor example;  ///< G's probe batch in [0, 1]: the shape and range of the data
+
+  const cli_prior& prior() const { return generator.prior(); }
 
   static loaded_models load(const common_flags& f, int64_t latent_dim, torch::Device device) {
-    auto prior = cli_prior::parse(f.prior, latent_dim);
     const auto options = tr0n::torchscript_options().device(device);
-    tr0n::torchscript_generator<cli_prior> generator(f.generator, prior, options);
-    tr0n::torchscript_encoder encoder(f.encoder, generator.example_output(), options);
-    if (!f.image_shape.empty()) as_images(generator.example_output(), f.image_shape);
-    return {std::move(prior), std::move(generator), std::move(encoder)};
+    const auto [lo, hi] = generator_range(f.generator_range);
+    generator_type generator(tr0n::torchscript_generator<cli_prior>(f.generator, cli_prior::parse(f.prior, latent_dim),
+                                                                     options),
+                             lo, hi);
+    auto example = (generator.base().example_output() - lo) / (hi - lo);
+    if (!f.image_shape.empty()) as_images(example, f.image_shape);
+    const auto preprocessing = encoder_preprocessing(f);
+    return {std::move(generator), encoder_type(probed_encoder(f, example, preprocessing, options), preprocessing),
+            example};
+  }
+
+ private:
+  static tr0n::torchscript_encoder probed_encoder(const common_flags& f, const torch::Tensor& example,
+                                                  const tr0n::preprocess_options& preprocessing,
+                                                  const tr0n::torchscript_options& options) {
+    torch::Tensor input;
+    try {
+      input = tr0n::preprocess_images(preprocessing, example);
+    } catch (const std::invalid_argument& e) {
+      tr0n::fail("--encoder-normalize ", f.encoder_normalize, ": the generator's output ", tr0n::shape_string(example),
+                 " is not RGB images [B, 3, H, W] (", tr0n::error_line(e), ")");
+    }
+    try {
+      return tr0n::torchscript_encoder(f.encoder, input, options);
+    } catch (const tr0n::model_load_error& e) {
+      const std::string why = e.what();
+      if (why.find("failed on a probe batch") == std::string::npos) throw;
+      throw tr0n::model_load_error(
+          why + "; the encoder was given the generator's output " + tr0n::shape_string(example) +
+          (f.encoder_size > 0 || f.encoder_normalize != "none" ? " as " + tr0n::shape_string(input) : "") +
+          ": give --encoder-size N if it takes N x N images (224 for CLIP ViT-B/32), --encoder-normalize for its "
+          "channel statistics, or --image-shape C,H,W for a flat output");
+    }
   }
 };
+
+/// The energy the sampling flags name, with the score term of `--score-head`
+/// (its head probed on the encoder's features of G's probe batch).
+inline cli_energy make_energy(const sampling_flags& f, loaded_models& m, torch::Device device) {
+  auto energy = cli_energy::parse(f.energy, f.augment);
+  if (f.score_head.empty()) return energy;
+  torch::Tensor features;
+  {
+    torch::NoGradGuard no_grad;
+    features = m.encoder.forward(m.example);
+  }
+  energy.score = tr0n::score{tr0n::torchscript_head(f.score_head, features, tr0n::torchscript_options().device(device)),
+                             f.score_input == "unit"};
+  energy.score_weight = f.score_weight;
+  return energy;
+}
 
 /// A text tower (`--text-encoder`) and its tokenisation: `--vocabulary` if
 /// given, else the tower's own. `condition_dim` > 0: the width its embeddings must have.

@@ -2,10 +2,13 @@
 // `--energy`: the energy chosen on the command line, and its default.
 #include "flags.hpp"
 
+#include <tr0n/adapters/torchscript.hpp>
+
 #include <tr0n/conditions/transform.hpp>
 #include <tr0n/energies/augmented_neg_cosine.hpp>
 #include <tr0n/energies/cross_entropy.hpp>
 #include <tr0n/energies/neg_cosine.hpp>
+#include <tr0n/energies/score.hpp>
 #include <tr0n/energies/squared_distance.hpp>
 
 #include <optional>
@@ -13,11 +16,14 @@
 
 namespace tr0n_cli {
 
-/// The energy chosen on the command line: one type, a switch per evaluation.
+/// The energy chosen on the command line: one type, a switch per evaluation,
+/// plus a weighted score term when `--score-head` names one.
 struct cli_energy {
   using tr0n_tag = tr0n::energy_tag;
   enum class kind { cross_entropy, neg_cosine, squared } which;
   int64_t augment_copies = 0;
+  std::optional<tr0n::score<tr0n::torchscript_head>> score{};
+  double score_weight = 0;
 
   static cli_energy parse(const std::string& name, int64_t augment) {
     return {name == "cross_entropy" ? kind::cross_entropy : name == "squared" ? kind::squared : kind::neg_cosine,
@@ -30,6 +36,13 @@ struct cli_energy {
 
   template <class Ctx>
   torch::Tensor operator()(const Ctx& ctx) const {
+    auto e = base(ctx);
+    return score ? e + score_weight * (*score)(ctx) : e;
+  }
+
+ private:
+  template <class Ctx>
+  torch::Tensor base(const Ctx& ctx) const {
     switch (which) {
       case kind::cross_entropy: return tr0n::cross_entropy{}(ctx);
       case kind::squared: return tr0n::squared_distance{}(ctx);

@@ -50,6 +50,8 @@ struct common_flags {
   double dist_timeout = 300;
   std::vector<int64_t> image_shape;  ///< C, H, W for a generator with flat output
   std::string precision = "auto";    ///< what G and f compute in (auto: run_setup::start)
+  std::string generator_range = "0:1", encoder_normalize = "none";  ///< G's output range; f's channel statistics
+  int64_t encoder_size = 0;                                         ///< f's input size (0: G's)
 };
 
 inline void add_model_files(CLI::App* cmd, common_flags& f, bool latent_required) {
@@ -65,6 +67,19 @@ inline void add_model_files(CLI::App* cmd, common_flags& f, bool latent_required
                   "as [N, C, H, W], serve draws it)")
       ->delimiter(',')
       ->expected(3);
+  cmd->add_option("--generator-range", f.generator_range,
+                  "LO:HI, the range of the generator's output (StyleGAN and BigGAN: -1:1); rescaled to [0, 1] for "
+                  "the encoder, and for the images sample writes and serve draws")
+      ->capture_default_str();
+  cmd->add_option("--encoder-size", f.encoder_size,
+                  "N: images are resized (bicubic, differentiably) to N x N before the encoder (CLIP ViT-B/32: 224; "
+                  "0: as the generator makes them)")
+      ->check(CLI::Range(int64_t{0}, int64_t{8192}))
+      ->capture_default_str();
+  cmd->add_option("--encoder-normalize", f.encoder_normalize,
+                  "Per-channel mean and std the encoder expects: clip (CLIP's), imagenet (torchvision's) or none")
+      ->check(CLI::IsMember({"clip", "imagenet", "none"}))
+      ->capture_default_str();
 }
 
 inline void add_runtime(CLI::App* cmd, common_flags& f) {
@@ -136,6 +151,8 @@ struct sampling_flags {
   tr0n::precision precision = tr0n::precision::fp32;  ///< from --precision (run_setup)
   int64_t augment = 0;
   double step_size = 0, noise_std = 0.01, momentum = 0, grad_clip = 0;
+  std::string score_head, score_input = "unit";
+  double score_weight = 1;
   /// The step size: the flag's, else the energy's default.
   double step() const { return step_size > 0 ? step_size : energy == "neg_cosine" ? 1.0 : 0.03; }
 };
@@ -164,6 +181,18 @@ inline void add_sampling(CLI::App* cmd, sampling_flags& f, const std::string& in
       ->capture_default_str();
   cmd->add_option("--grad-clip", f.grad_clip, "Per-sample gradient-norm clipping (0: off; official: 1)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  auto* head = cmd->add_option("--score-head", f.score_head,
+                               "TorchScript head h: features [B, C] -> scores [B] or [B, 1] (an aesthetic predictor); "
+                               "the energy gains -W h(f(G(z))), so the steps raise the score");
+  cmd->add_option("--score-weight", f.score_weight, "W, the score term's weight")
+      ->needs(head)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--score-input", f.score_input,
+                  "What h sees: unit (f(G(z)) / |f(G(z))|, as the official aesthetic predictor) or features")
+      ->needs(head)
+      ->check(CLI::IsMember({"unit", "features"}))
       ->capture_default_str();
 }
 

@@ -85,10 +85,9 @@ namespace detail {
 
 /// The conditions the flags describe, in the condition space `transform` defines.
 /// `space`: the translator's condition transform, or the flag's without a translator.
-template <class Generator, class Encoder>
-torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::condition_transform> space,
-                                   Generator& generator, Encoder& encoder, torch::Device device) {
-  const auto classes = encoder.condition_dim();
+inline torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::condition_transform> space,
+                                          loaded_models& m, torch::Device device) {
+  const auto classes = m.encoder.condition_dim();
   const auto transform = space.value_or(tr0n::condition_transform::none);
   auto from_labels = [&](torch::Tensor labels, const std::string& source) {
     if (labels.numel() > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= classes))
@@ -123,7 +122,7 @@ torch::Tensor read_flag_conditions(const sample_flags& f, std::optional<tr0n::co
   }
   if (f.images.empty()) tr0n::fail("sample: give --labels, --conditions, --condition-image or --prompt");
   std::vector<torch::Tensor> rows;
-  for (const auto& path : f.images) rows.push_back(encoder.forward(read_image(path, generator.example_output())));
+  for (const auto& path : f.images) rows.push_back(m.encoder.forward(read_image(path, m.example)));
   auto features = torch::cat(rows);
   if (f.interpolate > 0) {
     if (f.images.size() != 2)
@@ -183,7 +182,7 @@ inline int run_sample(common_flags common, sample_flags f) {
   auto [q, latent_dim] = load_translator(f.models.translator, common.latent_dim, setup.device);
   const auto space = detail::condition_space(f, q);
   auto m = loaded_models::load(common, latent_dim, setup.device);
-  const auto conditions = detail::read_flag_conditions(f, space, m.generator, m.encoder, setup.device);
+  const auto conditions = detail::read_flag_conditions(f, space, m, setup.device);
   resolve_energy(f.sampling, q ? std::optional((*q)->transform()) : std::nullopt);
   char details[256];
   std::snprintf(details, sizeof details, "init %s, %lld steps of size %g, noise %g, momentum %g, energy %s",
@@ -191,8 +190,8 @@ inline int run_sample(common_flags common, sample_flags f) {
                 f.sampling.noise_std, f.sampling.momentum, f.sampling.energy.c_str());
   setup.announce("sample", common, details);
 
-  const auto energy = cli_energy::parse(f.sampling.energy, f.sampling.augment);
-  const auto opts = detail::sample_options(f, common, latent_dim, m.generator.example_output());
+  const auto energy = make_energy(f.sampling, m, setup.device);
+  const auto opts = detail::sample_options(f, common, latent_dim, m.example);
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.sampling.steps / 50)); };
   // One process, or this rank's share of the chains (rank 0 gathers them: tr0n/distributed/sample.hpp).
   auto sample_with = [&](auto& s) {

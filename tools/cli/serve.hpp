@@ -324,12 +324,11 @@ inline json answer(const request& r, const tr0n::sample_result& res, const std::
 namespace serve_detail {
 
 /// One request on a sampling thread: the condition, the sampler for its start, the answer.
-template <class Generator, class Encoder>
-json run_request(const request& r, Generator& generator, Encoder& encoder, const cli_energy& energy,
+inline json run_request(const request& r, loaded_models& m, const cli_energy& energy,
                  std::optional<tr0n::mixture_translator>& q, std::optional<text_tower>& text,
                  const serve_flags& f, const std::vector<int64_t>& image_shape, const std::atomic<bool>& abandoned) {
   const auto start = std::chrono::steady_clock::now();
-  const auto device = generator.example_output().device();
+  const auto device = m.example.device();
   torch::Tensor c;
   if (r.prompt) {
     const auto space = q ? (*q)->transform() : tr0n::condition_transform::none;
@@ -339,7 +338,7 @@ json run_request(const request& r, Generator& generator, Encoder& encoder, const
   }
   const auto opts = sampler_options_for(f.sampling, r.steps, r.seed).record_trace(true);
   const abandon_check check{abandoned};
-  const auto res = with_sampler(r.start, generator, encoder, energy, q, opts, f.sampling,
+  const auto res = with_sampler(r.start, m.generator, m.encoder, energy, q, opts, f.sampling,
                                 [&](auto& s) { return s.sample(c, r.n, check); });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return answer(r, res, image_shape, f.invert, seconds);
@@ -520,12 +519,13 @@ struct served {
     if (f.sampling.steps > f.max_steps)
       tr0n::fail("--steps ", f.sampling.steps, ": more than --max-steps ", f.max_steps);
     auto m = loaded_models::load(common, latent_dim, device);
-    check_drawable(m.generator.example_output(), common.image_shape);
+    check_drawable(m.example, common.image_shape);
     const int64_t condition_dim = q ? (*q)->condition_dim() : m.encoder.condition_dim();
     std::optional<text_tower> text;
     if (!f.models.text_encoder.empty()) text = text_tower::load(f.models, device, condition_dim);
-    auto out = std::unique_ptr<served>(new served{std::move(q), std::move(m), std::move(text),
-                                                  cli_energy::parse(f.sampling.energy, f.sampling.augment), {}});
+    auto energy = make_energy(f.sampling, m, device);
+    auto out = std::unique_ptr<served>(
+        new served{std::move(q), std::move(m), std::move(text), std::move(energy), {}});
     out->rules = {f.max_n,         f.max_steps, f.sampling.steps, condition_dim, out->q.has_value(),
                   f.sampling.init, &out->text,  &out->energy};
     return out;
@@ -572,8 +572,7 @@ inline int run_serve(const common_flags& common, serve_flags f) {
   const auto s = serve_detail::served::load(common, f, setup.device);
   serve_detail::sampling_pool pool(static_cast<size_t>(f.queue), f.workers,
                                    [&](const serve_detail::request& r, const std::atomic<bool>& abandoned) {
-                                     return serve_detail::run_request(r, s->models.generator, s->models.encoder,
-                                                                      s->energy, s->q, s->text, f,
+                                     return serve_detail::run_request(r, s->models, s->energy, s->q, s->text, f,
                                                                       common.image_shape, abandoned);
                                    });
   const auto limits = serve_detail::limits_of(f);

@@ -5,6 +5,7 @@
 
 #include <tr0n/callbacks/progress_bar.hpp>
 #include <tr0n/io/atomic_file.hpp>
+#include <tr0n/training/noise.hpp>
 #include <tr0n/training/train_translator.hpp>
 #ifdef TR0N_WITH_DISTRIBUTED
 #include <tr0n/distributed/train.hpp>
@@ -23,12 +24,35 @@ struct train_flags {
   std::string transform, out, checkpoint;
   int64_t checkpoint_every = -1;  // -1: every tenth of the run
   bool resume = false;
-  double condition_noise = 0;
+  double condition_noise = 0, feature_noise = 0, noise_cosine = 0;
+  bool adaptive_noise = false;
   double lr = tr0n::translator_training_options().lr();
   int64_t mixtures = 10, hidden = 0;
   int64_t steps = tr0n::translator_training_options().steps();
   int64_t batch = tr0n::translator_training_options().batch_size();
 };
+
+/// The training noise, in the three forms of `translator_training_options` (one at a time).
+inline void add_noise(CLI::App* cmd, train_flags& f) {
+  auto* condition = cmd->add_option("--condition-noise", f.condition_noise,
+                                    "Std of Gaussian noise on each coordinate of the conditions, after the condition "
+                                    "stage (on unit conditions of width C: a cosine of about 1/sqrt(1 + S^2 C))")
+                        ->check(CLI::NonNegativeNumber);
+  auto* feature = cmd->add_option("--feature-noise", f.feature_noise,
+                                  "The official clip_noise_scale: std of Gaussian noise on the encoder's raw features, "
+                                  "before the condition stage (official: 0.2 for StyleGAN and NVAE, 0.5 for BigGAN "
+                                  "with OpenCLIP)")
+                      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--adaptive-noise", f.adaptive_noise,
+                "The official with_adaptive_noise: --feature-noise scaled by each row's feature norm")
+      ->needs(feature);
+  auto* cosine = cmd->add_option("--noise-cosine", f.noise_cosine,
+                                 "Noise given by its effect: the expected cosine between a noisy and a clean "
+                                 "condition, in (0, 1) (the text job's measured modality gap: 0.657)")
+                     ->check(CLI::Range(0.0, 0.999999));
+  condition->excludes(feature)->excludes(cosine);
+  feature->excludes(cosine);
+}
 
 inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) {
   auto* cmd = app.add_subcommand("train", "Train a translator zero-shot on (z, f(G(z))) pairs");
@@ -38,9 +62,7 @@ inline CLI::App* add_train(CLI::App& app, common_flags& common, train_flags& f) 
                   "l2 (an embedding compared by cosine, as CLIP), none (features as they are)")
       ->required()
       ->check(CLI::IsMember({"none", "softmax", "l2"}));
-  cmd->add_option("--condition-noise", f.condition_noise, "Gaussian noise std on conditions")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  add_noise(cmd, f);
   cmd->add_option("--mixtures", f.mixtures, "Mixture components K")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--hidden", f.hidden, "Translator hidden width (0: the library's default)")
       ->check(CLI::NonNegativeNumber)
@@ -69,13 +91,36 @@ inline tr0n::mixture_translator new_translator(const train_flags& f, const commo
                   .components(f.mixtures)
                   .hidden(f.hidden)
                   .transform(tr0n::parse_condition_transform(f.transform));
-  if (auto b = m.prior.box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
+  if (auto b = m.prior().box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
   // LibTorch initialises modules from its global generator: seed it for the initial weights.
   // (A resumed run takes them from its checkpoint.)
   if (common.seed) torch::manual_seed(*common.seed);
   tr0n::mixture_translator q(opts);
   q->to(device);
   return q;
+}
+
+/// The cosine between a noisy and a clean condition that the noise flags give
+/// on these models' features (measured on the probe batch), before training.
+inline void announce_noise(const tr0n::translator_training_options& o, loaded_models& m,
+                           tr0n::condition_transform stage) {
+  if (!(o.condition_noise() > 0 || o.feature_noise() > 0 || o.noise_cosine() > 0)) return;
+  torch::Tensor features;
+  {
+    torch::NoGradGuard no_grad;
+    features = m.encoder.forward(m.example).to(torch::kFloat32);
+  }
+  const double cosine = tr0n::expected_noise_cosine(o, stage, features);
+  const char* form = o.feature_noise() > 0 ? (o.adaptive_feature_noise() ? "adaptive feature noise" : "feature noise")
+                     : o.noise_cosine() > 0 ? "noise by cosine"
+                                            : "condition noise";
+  const double value = o.feature_noise() > 0 ? o.feature_noise() : o.noise_cosine() > 0 ? o.noise_cosine()
+                                                                                         : o.condition_noise();
+  std::fprintf(stderr,
+               "tr0n train: %s %g: expected cosine %.3f between a noisy and a clean condition (features of norm %.3g, "
+               "width %lld)\n",
+               form, value, cosine, features.norm(2, -1).mean().item<double>(),
+               static_cast<long long>(features.size(1)));
 }
 
 inline int run_train(common_flags common, const train_flags& f) {
@@ -103,10 +148,14 @@ inline int run_train(common_flags common, const train_flags& f) {
                       .batch_size(f.batch)
                       .lr(f.lr)
                       .condition_noise(f.condition_noise)
+                      .feature_noise(f.feature_noise)
+                      .adaptive_feature_noise(f.adaptive_noise)
+                      .noise_cosine(f.noise_cosine)
                       .seed(common.seed)
                       .precision(setup.precision);
   if (every > 0 || f.resume) training.checkpoint_path(checkpoint).checkpoint_every(every);
   if (f.resume) training.resume_from(checkpoint);
+  announce_noise(training, m, q->transform());
   auto bar = [&] { return tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)); };
   auto finish = [&](const tr0n::training_report& report, const char* nll_note) {
     tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });

@@ -66,7 +66,55 @@ struct preprocess_options {
         .mean({0.48145466, 0.4578275, 0.40821073})
         .std({0.26862954, 0.26130258, 0.27577711});
   }
+  /// torchvision's ImageNet statistics (size unchanged: set it for the model).
+  static preprocess_options imagenet() {
+    return preprocess_options().mean({0.485, 0.456, 0.406}).std({0.229, 0.224, 0.225});
+  }
 };
+
+namespace detail {
+
+/// `options`' mean and std as `[1, C, 1, 1]` tensors on `like`'s device and dtype.
+inline std::pair<torch::Tensor, torch::Tensor> channel_statistics(const preprocess_options& options,
+                                                                  const torch::Tensor& like) {
+  const auto c = static_cast<int64_t>(options.mean().size());
+  const auto on = like.options().requires_grad(false);
+  return {torch::tensor(options.mean(), torch::kFloat64).to(on).view({1, c, 1, 1}),
+          torch::tensor(options.std(), torch::kFloat64).to(on).view({1, c, 1, 1})};
+}
+
+/// The preprocessing stage, with the channel statistics from `stats(like)`.
+template <class Stats>
+torch::Tensor preprocess_with(const preprocess_options& options, const torch::Tensor& x, Stats&& stats) {
+  if (options.size() == 0 && options.mean().empty()) return x;  // the identity, for any data
+  if (x.dim() != 4) fail("preprocessed_encoder: images: expected [B, C, H, W], got shape ", shape_of(x));
+  auto y = x;
+  if (options.size() > 0 && (y.size(2) != options.size() || y.size(3) != options.size())) {
+    namespace Fn = torch::nn::functional;
+    y = Fn::interpolate(y, Fn::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{options.size(), options.size()})
+                               .mode(torch::kBicubic)
+                               .align_corners(false));
+  }
+  if (!options.mean().empty()) {
+    const auto c = static_cast<int64_t>(options.mean().size());
+    if (y.size(1) != c)
+      fail("preprocessed_encoder: images have ", y.size(1), " channels, expected ", c, " (the length of mean/std)");
+    const auto [mean, std] = stats(y);
+    y = (y - mean) / std;
+  }
+  return y;
+}
+
+}  // namespace detail
+
+/// The preprocessing stage on its own (what `preprocessed_encoder` hands its
+/// encoder), for a batch seen once: to probe an encoder with what it will see.
+inline torch::Tensor preprocess_images(const preprocess_options& options, const torch::Tensor& x) {
+  return detail::preprocess_with(options, x, [&](const torch::Tensor& like) {
+    return detail::channel_statistics(options, like);
+  });
+}
 
 template <Encoder F>
 class preprocessed_encoder {
@@ -91,25 +139,10 @@ class preprocessed_encoder {
 
   /// The stage alone: `[B, C, H, W]` in [0, 1] to the encoder's input.
   torch::Tensor preprocess(const torch::Tensor& x) const {
-    if (x.dim() != 4) detail::fail("preprocessed_encoder: images: expected [B, C, H, W], got shape ", detail::shape_of(x));
-    auto y = x;
-    if (options_.size() > 0 && (y.size(2) != options_.size() || y.size(3) != options_.size())) {
-      namespace Fn = torch::nn::functional;
-      y = Fn::interpolate(y, Fn::InterpolateFuncOptions()
-                                 .size(std::vector<int64_t>{options_.size(), options_.size()})
-                                 .mode(torch::kBicubic)
-                                 .align_corners(false));
-    }
-    if (!options_.mean().empty()) {
-      const auto c = static_cast<int64_t>(options_.mean().size());
-      if (y.size(1) != c)
-        detail::fail("preprocessed_encoder: images have ", y.size(1), " channels, expected ", c,
-                     " (the length of mean/std)");
-      const auto [mean, std] = statistics(y);
-      y = (y - mean) / std;
-    }
-    return y;
+    return detail::preprocess_with(options_, x, [this](const torch::Tensor& like) { return statistics(like); });
   }
+  const preprocess_options& options() const noexcept { return options_; }
+  F& base() noexcept { return encoder_; }
 
  private:
   /// Mean and std `[1, C, 1, 1]` on `like`'s device and dtype, made once per
@@ -119,12 +152,8 @@ class preprocessed_encoder {
     std::lock_guard<std::mutex> lock(cache_->mutex);
     for (const auto& [mean, std] : cache_->stats)
       if (mean.device() == like.device() && mean.scalar_type() == like.scalar_type()) return {mean, std};
-    const auto c = static_cast<int64_t>(options_.mean().size());
-    const auto on = like.options().requires_grad(false);
-    auto mean = torch::tensor(options_.mean(), torch::kFloat64).to(on).view({1, c, 1, 1});
-    auto std = torch::tensor(options_.std(), torch::kFloat64).to(on).view({1, c, 1, 1});
-    cache_->stats.emplace_back(mean, std);
-    return {mean, std};
+    cache_->stats.push_back(detail::channel_statistics(options_, like));
+    return cache_->stats.back();
   }
 
   struct stats_cache {

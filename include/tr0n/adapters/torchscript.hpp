@@ -97,6 +97,19 @@ inline torch::jit::Module load_script(const std::string& path, const torchscript
   return module;
 }
 
+/// How to re-export a module whose backward failed with `why`: the one known
+/// case is the inference fast path of `nn.MultiheadAttention` (and of the
+/// transformer layers built on it), which `torch.jit.trace` records when no
+/// input and no parameter requires grad, and whose op has no derivative.
+inline std::string reexport_hint(const std::string& why) {
+  if (why.find("_native_multi_head_attention") == std::string::npos &&
+      why.find("_transformer_encoder_layer_fwd") == std::string::npos)
+    return "";
+  return " (the file holds nn.MultiheadAttention's inference fast path, which has no derivative: re-export it with "
+         "torch.jit.trace on an example input that requires grad, example.requires_grad_(True), or with "
+         "torch.jit.script)";
+}
+
 /// Runs `module` on `input`; checks a floating tensor output with `input`'s batch size,
 /// the declared dtype, and a gradient path to `input`.
 inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, const std::string& role,
@@ -116,7 +129,13 @@ inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, 
   if (y.scalar_type() != options.dtype())
     load_fail(path, "the ", role, " returned dtype ", y.scalar_type(), ", expected ", c10::toString(options.dtype()));
   if (!y.requires_grad()) load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
-  auto g = torch::autograd::grad({y.sum()}, {input}, {}, false, false, /*allow_unused=*/true)[0];
+  torch::Tensor g;
+  try {
+    g = torch::autograd::grad({y.sum()}, {input}, {}, false, false, /*allow_unused=*/true)[0];
+  } catch (const std::exception& e) {
+    load_fail(path, "the ", role, " cannot be differentiated with respect to its input: ", brief(e),
+              reexport_hint(brief(e)));
+  }
   if (!g.defined()) load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
   return y.detach();
 }
@@ -213,6 +232,28 @@ class torchscript_encoder {
   torch::Tensor probe_;
   int64_t condition_dim_ = 0;
   detail::script_copies lowered_;
+};
+
+/// A TorchScript head `features [B, C] -> scores [B] or [B, 1]`, for the
+/// `score` energy (an aesthetic predictor); probed on `example_features`.
+/// Calls share the module, as copies of the other adapters do.
+class torchscript_head {
+ public:
+  torchscript_head(const std::string& path, const torch::Tensor& example_features, torchscript_options options = {})
+      : path_(path), module_(detail::load_script(path, options)) {
+    const auto input = example_features.detach().to(options.tensor_options());
+    auto y = detail::probe(module_, path_, "score head", input, options);
+    if (y.numel() != input.size(0) || y.dim() > 2)
+      detail::load_fail(path_, "the score head must give one score a sample, [B] or [B, 1]; for features ",
+                        detail::shape_of(input), " it gave ", detail::shape_of(y));
+  }
+
+  torch::Tensor operator()(const torch::Tensor& features) const { return module_.forward({features}).toTensor(); }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+  mutable torch::jit::Module module_;  // a handle: forward does not change what it holds
 };
 
 /// A TorchScript text encoder `token ids [N, L] (int64) -> embeddings [N, C]`, for

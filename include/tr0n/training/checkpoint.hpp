@@ -242,6 +242,15 @@ class checkpoint_reader {
     return written_by;
   }
 
+  /// What a checkpoint written before `key` was recorded ran with: float32,
+  /// and none of the noises added since.
+  static std::string recorded_default(const std::string& key) {
+    if (key == "precision") return "fp32";
+    if (key == "feature_noise" || key == "noise_cosine") return "0";
+    if (key == "adaptive_feature_noise") return "false";
+    return "(none)";
+  }
+
   /// Every option must match, each difference named.
   void check_options(const option_record& options) {
     auto theirs = read("options");
@@ -250,8 +259,7 @@ class checkpoint_reader {
     std::string diffs;
     for (const auto& [key, value] : options) {
       const auto it = saved.find(key);
-      // Checkpoints from before the compute precision was recorded were float32.
-      const std::string was = it != saved.end() ? it->second : key == "precision" ? "fp32" : "(none)";
+      const std::string was = it != saved.end() ? it->second : recorded_default(key);
       if (was != value) diffs += (diffs.empty() ? "" : "; ") + key + " = " + was + " there, " + value + " here";
     }
     if (!diffs.empty())

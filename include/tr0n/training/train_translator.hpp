@@ -115,9 +115,30 @@ struct translator_training_options {
   TORCH_ARG(double, grad_clip) = 1.0;
   /// The loss is `loss_scale * NLL` (the official `alpha_nll`); reports show the NLL.
   TORCH_ARG(double, loss_scale) = 1.0;
-  /// Std of Gaussian noise added to the conditions during training (the
-  /// paper's bridge from CLIP image embeddings to text embeddings); 0 = none.
+  /// Training noise on the conditions: the paper's bridge from CLIP image
+  /// embeddings to text embeddings. Three ways to give it, at most one at a
+  /// time (`expected_noise_cosine` says what each gives on given features):
+  ///  - `condition_noise`: the std of Gaussian noise added to each coordinate
+  ///    of the conditions, after the condition stage. On unit (l2) conditions
+  ///    of width C, a noisy and a clean one have a cosine of about
+  ///    1 / sqrt(1 + condition_noise^2 C): 0.1 on CLIP's 512 is about 0.40.
+  ///  - `feature_noise`: the official code's `clip_noise_scale`, the std of
+  ///    Gaussian noise on the encoder's raw features, before the condition
+  ///    stage, so its effect depends on their norm r: a cosine of about
+  ///    r / sqrt(r^2 + s^2 C), 0.911 for the official 0.2 on CLIP ViT-B/32's
+  ///    features (r about 10, C = 512). With `adaptive_feature_noise` (the
+  ///    official `with_adaptive_noise`) each row's noise is first rescaled to
+  ///    that row's norm: a cosine of about 1 / sqrt(1 + s^2).
+  ///  - `noise_cosine`: the noise given by its effect, the cosine between a
+  ///    noisy and a clean condition, in (0, 1): each noisy condition is at
+  ///    exactly that cosine from its clean one (after the stage), of the same
+  ///    norm, in a random direction (what a measured modality gap gives
+  ///    directly, at any width C).
+  /// 0 (false) turns each off.
   TORCH_ARG(double, condition_noise) = 0.0;
+  TORCH_ARG(double, feature_noise) = 0.0;
+  TORCH_ARG(bool, adaptive_feature_noise) = false;
+  TORCH_ARG(double, noise_cosine) = 0.0;
   /// 0: fresh pairs every step. N > 0: N pairs generated once, then reused over
   /// shuffled epochs.
   TORCH_ARG(int64_t, dataset_size) = 0;
@@ -151,6 +172,9 @@ struct translator_training_options {
             {"grad_clip", option_text(grad_clip_)},
             {"loss_scale", option_text(loss_scale_)},
             {"condition_noise", option_text(condition_noise_)},
+            {"feature_noise", option_text(feature_noise_)},
+            {"adaptive_feature_noise", adaptive_feature_noise_ ? "true" : "false"},
+            {"noise_cosine", option_text(noise_cosine_)},
             {"dataset_size", std::to_string(dataset_size_)},
             {"max_skipped_fraction", option_text(max_skipped_fraction_)},
             {"precision", to_string(precision_)}};
@@ -171,9 +195,7 @@ struct translator_training_options {
                    lr_min_);
     if (!(grad_clip_ >= 0) || !std::isfinite(grad_clip_))
       detail::fail("translator_training_options: grad_clip: expected a finite value >= 0, got ", grad_clip_);
-    if (!(condition_noise_ >= 0) || !std::isfinite(condition_noise_))
-      detail::fail("translator_training_options: condition_noise: expected a finite value >= 0, got ",
-                   condition_noise_);
+    validate_noise();
     if (dataset_size_ < 0)
       detail::fail("translator_training_options: dataset_size: expected >= 0 (0 = fresh pairs), got ",
                    dataset_size_);
@@ -185,6 +207,24 @@ struct translator_training_options {
                    checkpoint_every_);
     if (checkpoint_every_ > 0 && checkpoint_path_.empty())
       detail::fail("translator_training_options: checkpoint_every: set, but checkpoint_path is empty");
+  }
+
+ private:
+  void validate_noise() const {
+    auto check_std = [](double v, const char* name) {
+      if (!(v >= 0) || !std::isfinite(v))
+        detail::fail("translator_training_options: ", name, ": expected a finite value >= 0, got ", v);
+    };
+    check_std(condition_noise_, "condition_noise");
+    check_std(feature_noise_, "feature_noise");
+    if (!(noise_cosine_ >= 0 && noise_cosine_ < 1))
+      detail::fail("translator_training_options: noise_cosine: expected a cosine in (0, 1) (0: none), got ",
+                   noise_cosine_);
+    if ((condition_noise_ > 0) + (feature_noise_ > 0) + (noise_cosine_ > 0) > 1)
+      detail::fail("translator_training_options: condition_noise = ", condition_noise_, ", feature_noise = ",
+                   feature_noise_, ", noise_cosine = ", noise_cosine_, ": expected at most one of them");
+    if (adaptive_feature_noise_ && !(feature_noise_ > 0))
+      detail::fail("translator_training_options: adaptive_feature_noise: set, but feature_noise is 0");
   }
 };
 
@@ -212,9 +252,11 @@ struct training_report {
 namespace detail {
 
 /// Pairs `(z, c)` with `z ~ p(z)` and `c` the translator's conditions for `f(G(z))`, without gradients.
+/// With `raw`, `c` is the encoder's features as they are (the training noise then goes on them first).
 template <class T, class G, class F>
 std::pair<torch::Tensor, torch::Tensor> make_pairs(T& translator, G& generator, F& encoder, int64_t n,
-                                                   torch::TensorOptions options, precision compute = precision::fp32) {
+                                                   torch::TensorOptions options, precision compute = precision::fp32,
+                                                   bool raw = false) {
   torch::NoGradGuard no_grad;
   auto& g = unwrap(generator);
   auto z = g.prior().sample(n, options);
@@ -223,7 +265,31 @@ std::pair<torch::Tensor, torch::Tensor> make_pairs(T& translator, G& generator, 
   if (features.dim() != 2 || features.size(1) != width)
     fail("train_translator: encoder: produced features of shape ", shape_of(features),
          " but the translator expects conditions of width ", width);
+  if (raw) return {z, features.to(options.dtype())};
   return {z, translator_conditions(translator, features).to(options.dtype())};
+}
+
+/// The training noise of `options` on a batch. `held` is what the pairs hold:
+/// the encoder's raw features with `feature_noise`, else conditions; `stage`
+/// maps features to conditions.
+template <class Stage>
+torch::Tensor with_training_noise(const translator_training_options& options, const torch::Tensor& held,
+                                  Stage&& stage) {
+  if (options.feature_noise() > 0) {
+    auto noise = random::randn_like(held);
+    if (options.adaptive_feature_noise()) noise = noise * (held.norm(2, -1, true) / noise.norm(2, -1, true));
+    return stage(held + options.feature_noise() * noise);
+  }
+  if (options.noise_cosine() > 0) {  // rho c + sqrt(1 - rho^2) |c| u, u a random unit vector orthogonal to c
+    const double rho = options.noise_cosine();
+    const auto norm = held.norm(2, -1, true);
+    const auto unit = held / norm.clamp_min(1e-12);
+    auto u = random::randn_like(held);
+    u = u - (u * unit).sum(-1, true) * unit;
+    return rho * held + std::sqrt(1 - rho * rho) * norm * (u / u.norm(2, -1, true).clamp_min(1e-12));
+  }
+  if (options.condition_noise() > 0) return held + options.condition_noise() * random::randn_like(held);
+  return held;
 }
 
 /// Global-norm clipping without a host sync.
@@ -357,7 +423,8 @@ class pair_source {
 
  private:
   std::pair<torch::Tensor, torch::Tensor> pairs(int64_t n) {
-    return make_pairs(translator_, generator_, encoder_, n, tensor_, options_.precision());
+    return make_pairs(translator_, generator_, encoder_, n, tensor_, options_.precision(),
+                      /*raw=*/options_.feature_noise() > 0);
   }
   T& translator_;
   G& generator_;
@@ -415,7 +482,7 @@ class training_run {
     }
     if (scale_.defined() && step == late_step_) late_log_std_ = scale_.detach().clone();
     if (step >= late_step_) late_reach_ += options_.lr() * factor * options_.scale_lr_factor();
-    if (options_.condition_noise() > 0) c = c + options_.condition_noise() * random::randn_like(c);
+    c = with_training_noise(options_, c, [this](const torch::Tensor& f) { return translator_conditions(q_, f); });
     auto nll = -q_.log_prob(z, c).mean();
     adam_.zero_grad();
     (nll * options_.loss_scale()).backward();
