@@ -100,8 +100,12 @@ struct loaded_models {
     try {
       input = tr0n::preprocess_images(preprocessing, example);
     } catch (const std::invalid_argument& e) {
-      tr0n::fail("--encoder-normalize ", f.encoder_normalize, ": the generator's output ", tr0n::shape_string(example),
-                 " is not RGB images [B, 3, H, W] (", tr0n::error_line(e), ")");
+      // Only a flag asks for preprocessing (without them the stage passes anything through): name the one given.
+      const std::string flag = f.encoder_normalize != "none" ? "--encoder-normalize " + f.encoder_normalize
+                                                              : "--encoder-size " + std::to_string(f.encoder_size);
+      tr0n::fail(flag, ": the generator's output ", tr0n::shape_string(example), " is not images [B, C, H, W]",
+                 f.encoder_normalize != "none" ? " with C = 3" : "", " (", tr0n::error_line(e),
+                 "); give --image-shape C,H,W for a flat output");
     }
     try {
       return tr0n::torchscript_encoder(f.encoder, input, options);
