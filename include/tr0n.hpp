@@ -39,6 +39,8 @@
 #include <tr0n/priors/standard_normal.hpp>
 #include <tr0n/priors/truncated_normal.hpp>
 #include <tr0n/priors/uniform.hpp>
+#include <tr0n/priors/codebook.hpp>
+#include <tr0n/priors/joint.hpp>
 #include <tr0n/errors.hpp>
 #include <tr0n/random.hpp>
 #include <tr0n/runtime/precision.hpp>

@@ -22,6 +22,13 @@
 /// chains are cut into chunks. Other draws, and the host engine, use the
 /// chunk's first block.
 ///
+/// A chunk smaller than a block (a model so large that a block of chains does
+/// not fit in memory) has a generator of its own, seeded as its block's: each
+/// such draw fills the whole block's shape from it and keeps the chunk's rows,
+/// so the chunk's chains draw exactly what they draw in a whole block (bit for
+/// bit: the same generator fills the same shape). It costs the block's random
+/// numbers per chunk, which is small beside a model that needs such chunks.
+///
 /// ```
 /// tr0n::generator_scope scope(/*seed=*/42, torch::kCPU);
 /// auto z = tr0n::random::randn({4, 8}, torch::kFloat32);  // from gen
@@ -56,6 +63,12 @@ struct run_streams {
   int64_t block_count = 0;
   int64_t block_rows = 0;
   int64_t rows = 0;
+  /// A chunk smaller than its block: its `rows` chains are rows
+  /// `[offset, offset + rows)` of one block of `block_size` chains, and
+  /// `blocks[0]` is a generator of its own in that block's initial state.
+  int64_t offset = 0;
+  int64_t block_size = 0;
+  bool partial() const noexcept { return blocks != nullptr && block_size > rows && rows > 0; }
 };
 inline run_streams& thread_streams() {
   thread_local run_streams current;
@@ -132,10 +145,12 @@ class generator_scope {
 /// must outlive the scope. See the file comment.
 class chain_streams_scope {
  public:
+  /// `offset`, `block_size`: for a chunk smaller than its block, where its rows lie in
+  /// the block and the block's chains; `blocks` is then its own copy of the block's generator.
   chain_streams_scope(const at::Generator* blocks, int64_t block_count, int64_t block_rows, int64_t rows,
-                      std::mt19937_64& host)
-      : previous_(std::exchange(detail::thread_streams(),
-                                detail::run_streams{blocks[0], &host, blocks, block_count, block_rows, rows})) {}
+                      std::mt19937_64& host, int64_t offset = 0, int64_t block_size = 0)
+      : previous_(std::exchange(detail::thread_streams(), detail::run_streams{blocks[0], &host, blocks, block_count,
+                                                                                block_rows, rows, offset, block_size})) {}
   chain_streams_scope(const chain_streams_scope&) = delete;
   chain_streams_scope& operator=(const chain_streams_scope&) = delete;
   ~chain_streams_scope() { detail::thread_streams() = std::move(previous_); }
@@ -151,6 +166,15 @@ template <class Fill>
 torch::Tensor fill_draw(torch::Tensor out, Fill&& fill) {
   const auto& s = thread_streams();
   const int64_t n = out.dim() > 0 ? out.size(0) : 0;
+  if (s.partial() && n > 0 && n % s.rows == 0) {  // the whole block's draw, the chunk's rows of it
+    const int64_t k = n / s.rows;
+    auto shape = out.sizes().vec();
+    shape[0] = k * s.block_size;
+    auto whole = torch::empty(shape, out.options());
+    fill(whole, detail::generator_arg(s.blocks[0]));
+    out.copy_(whole.narrow(0, s.offset * k, n));
+    return out;
+  }
   if (s.blocks == nullptr || s.block_count == 1 || s.rows == 0 || n == 0 || n % s.rows != 0) {
     fill(out, s.tensors.defined() ? detail::generator_arg(s.tensors) : detail::torch_nullopt);
     return out;
@@ -195,6 +219,13 @@ inline torch::Tensor randn_like(const torch::Tensor& t) {
 inline torch::Tensor multinomial(const torch::Tensor& probs, int64_t n, bool replacement) {
   auto out = torch::empty({probs.size(0), n}, probs.options().dtype(torch::kLong));
   const auto& s = detail::thread_streams();
+  if (s.partial() && probs.size(0) == s.rows) {
+    // The whole block's draw (a row's draw does not depend on the other rows' probabilities).
+    auto whole = torch::ones({s.block_size, probs.size(1)}, probs.options());
+    whole.narrow(0, s.offset, s.rows).copy_(probs);
+    auto drawn = torch::multinomial(whole, n, replacement, s.blocks[0]);
+    return out.copy_(drawn.narrow(0, s.offset, s.rows));
+  }
   if (s.blocks == nullptr || s.block_count == 1 || probs.size(0) != s.rows)
     return torch::multinomial_out(out, probs, n, replacement, current());
   for (const auto span : detail::block_spans(s.rows, s.block_rows, s.block_count)) {

@@ -40,6 +40,30 @@ TEST_CASE("TorchScript adapters give exactly what direct calls give", "[adapters
   CHECK(grad.abs().sum().item<double>() > 0);
 }
 
+TEST_CASE("a generator with two latent inputs takes a joint prior's latent, cut into its parts", "[adapters][torchscript][parts]") {
+  const auto table = read_tensor_file(two_inputs().table);
+  torchscript_generator g(two_inputs().generator, joint_prior(truncated_normal(4, 2.0), codebook_prior(table)));
+  STATIC_REQUIRE(Generator<decltype(g)>);
+  CHECK(g.parts() == std::vector<int64_t>{4, 2});
+  CHECK(g.prior().dim() == 6);
+  auto direct = torch::jit::load(two_inputs().generator);
+  const auto z = torch::randn({5, 6});
+  CHECK(torch::equal(g.forward(z), direct.forward({z.narrow(1, 0, 4), z.narrow(1, 4, 2)}).toTensor()));
+  // Gradients reach both parts.
+  auto zr = z.clone().requires_grad_(true);
+  const auto grad = torch::autograd::grad({g.forward(zr).sum()}, {zr})[0];
+  CHECK(grad.narrow(1, 0, 4).abs().sum().item<double>() > 0);
+  CHECK(grad.narrow(1, 4, 2).abs().sum().item<double>() > 0);
+  CHECK(torch::equal(g.forward(z, precision::fp32), g.forward(z)));
+  CHECK(g.forward(z, precision::bf16).sizes() == torch::IntArrayRef{5, 3, 4, 4});
+  SECTION("parts that do not match the module's inputs are named at load") {
+    CHECK_THROWS_WITH(torchscript_generator(two_inputs().generator, standard_normal(6)),
+                      Catch::Contains("two_inputs.pt") && Catch::Contains("probe batch"));
+    CHECK_THROWS_WITH(torchscript_generator(two_inputs().generator, joint_prior(standard_normal(3), standard_normal(2))),
+                      Catch::Contains("2 inputs of widths 3,2"));
+  }
+}
+
 TEST_CASE("at bf16 the TorchScript adapters run a copy with bfloat16 matrices and give autocast's results bit for bit",
           "[adapters][torchscript][precision]") {
   torchscript_generator g(files().generator, standard_normal(latent));

@@ -181,7 +181,8 @@ static_assert(sizeof(with_noise_param) == sizeof(lean) + sizeof(double),
               "an empty noise policy must cost nothing");
 
 static_assert(sizeof(lean) == sizeof(linear_generator) + sizeof(linear_encoder) + sizeof(sampler_options) +
-                                  sizeof(constant_step) + sizeof(int64_t) + sizeof(tr0n::detail::seen_tensor),
+                                  sizeof(constant_step) + sizeof(int64_t) + sizeof(tr0n::detail::seen_tensor) +
+                                  sizeof(tr0n::detail::step_tensors),
               "empty energy, translator, init and noise policies must cost nothing");
 
 }  // namespace

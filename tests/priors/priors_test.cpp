@@ -59,3 +59,53 @@ TEST_CASE("priors draw within their support and report their log density", "[pri
     CHECK_THROWS_WITH(uniform(2, 1, 1), Catch::Contains("lo < hi"));
   }
 }
+
+TEST_CASE("codebook_prior draws rows of its table, uniformly", "[priors][codebook]") {
+  const auto table = torch::arange(12, torch::kFloat32).view({4, 3});
+  codebook_prior p(table);
+  CHECK(p.dim() == 3);
+  CHECK(p.rows() == 4);
+  generator_scope scope(make_generator(5), 5);
+  const int64_t n = 4000;
+  const auto z = p.sample(n, torch::kFloat64);
+  REQUIRE(z.sizes() == torch::IntArrayRef{n, 3});
+  CHECK(z.scalar_type() == torch::kFloat64);
+  // Every draw is a row: the row index is its first entry / 3, and the rest follow.
+  const auto index = (z.select(1, 0) / 3).round().to(torch::kLong);
+  CHECK(torch::equal(z, table.index_select(0, index).to(torch::kFloat64)));
+  // Each row's frequency 1/4; SE sqrt(0.25 * 0.75 / 4000) = 0.0068, 5 SE.
+  for (int64_t k = 0; k < 4; ++k) CHECK(index.eq(k).to(torch::kFloat64).mean().item<double>() == Approx(0.25).margin(0.035));
+  SECTION("a table that is not [K, d] floating, or not finite, is refused") {
+    CHECK_THROWS_WITH(codebook_prior(torch::zeros({4})), Catch::Contains("codebook_prior") && Catch::Contains("[K, d]"));
+    CHECK_THROWS_WITH(codebook_prior(torch::zeros({2, 3}, torch::kLong)), Catch::Contains("floating"));
+    CHECK_THROWS_WITH(codebook_prior(torch::full({2, 2}, NAN)), Catch::Contains("codebook_prior"));
+  }
+}
+
+TEST_CASE("joint_prior concatenates its parts and composes their density and boxes", "[priors][joint]") {
+  const auto table = torch::randn({10, 2});
+  joint_prior p(truncated_normal(3, 0.5), codebook_prior(table), standard_normal(1));
+  static_assert(Prior<decltype(p)> && PartitionedPrior<decltype(p)> && CoordinateBoxedPrior<decltype(p)>);
+  static_assert(!PriorWithDensity<decltype(p)>, "a codebook part has no density");
+  CHECK(p.dim() == 6);
+  CHECK(latent_parts(p) == std::vector<int64_t>{3, 2, 1});
+  CHECK(latent_parts(standard_normal(4)) == std::vector<int64_t>{4});
+  generator_scope scope(make_generator(6), 6);
+  const auto z = p.sample(500, torch::kFloat32);
+  REQUIRE(z.sizes() == torch::IntArrayRef{500, 6});
+  CHECK(z.narrow(1, 0, 3).abs().max().item<double>() <= 0.5);
+  // The codebook part: each row is a row of the table.
+  const auto y = z.narrow(1, 3, 2);
+  CHECK(y.unsqueeze(1).eq(table.unsqueeze(0)).all(-1).any(1).all().item<bool>());
+  CHECK(z.narrow(1, 5, 1).abs().max().item<double>() > 0.5);  // the free normal part (P(all 500 below 0.5) ~ 0)
+  const auto b = p.bounds();
+  CHECK(torch::equal(b.lo.narrow(0, 0, 3), torch::full({3}, -0.5, torch::kFloat64)));
+  CHECK(torch::isinf(b.hi.narrow(0, 3, 3)).all().item<bool>());
+  SECTION("densities add") {
+    joint_prior q(truncated_normal(2, 1.0), standard_normal(3));
+    static_assert(PriorWithDensity<decltype(q)>);
+    const auto x = torch::rand({4, 5}, torch::kFloat64) - 0.5;
+    const auto expected = truncated_normal(2, 1.0).log_prob(x.narrow(1, 0, 2)) + standard_normal(3).log_prob(x.narrow(1, 2, 3));
+    CHECK(torch::allclose(q.log_prob(x), expected));
+  }
+}

@@ -3,6 +3,7 @@
 #include "support/toy_models.hpp"
 #include "support/problems.hpp"
 
+#include <tr0n/runtime/memory_probe.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <catch2/catch.hpp>
@@ -114,4 +115,59 @@ TEST_CASE("a model's own bfloat16 copy gives the sampler autocast's results bit 
         torch::kBFloat16);
   CHECK(own.g->l1->weight.scalar_type() == torch::kFloat32);  // the model itself is untouched
   CHECK(torch::equal(run(own, precision::fp32).z, run(p.g, precision::fp32).z));
+}
+
+TEST_CASE("the memory probe measures what a chain takes, and sizes batches from it", "[runtime][memory]") {
+  // G(z) = z A^T lifted to an image of `side` x `side`: a chain's forward and
+  // backward hold a few copies of that image, so the measured cost grows with it.
+  auto measure = [](int64_t side) {
+    const auto weights = make_generator(2);  // not the global stream: a test below watches it
+    linear_generator g{torch::randn({side * side, 4}, weights) * 0.1, torch::zeros({side * side}), standard_normal(4)};
+    linear_encoder f{torch::randn({3, side * side}, weights) * 0.01};
+    sampler s(g, f, squared_distance{}, sampler_options(), init::prior{});
+    return measure_chain_memory(s, torch::zeros({2, 3}));
+  };
+  const auto small = measure(16), large = measure(256);
+  REQUIRE(small);
+  REQUIRE(large);
+  // A 256 x 256 float image is 256 KiB; forward and backward keep at least it and its gradient.
+  CHECK(large->per_chain >= 2 * 256 * 256 * 4);
+  CHECK(large->per_chain < 64 * 256 * 256 * 4);
+  // 256 times the pixels: a much larger cost (not 256x: per-chain overheads are fixed).
+  CHECK(large->per_chain > 20 * small->per_chain);
+  CHECK(large->fixed >= 0);
+  SECTION("batches: what fits the budget, never fewer than one chain") {
+    const chain_memory m{1000, 500};
+    CHECK(m.chains_within(10'500) == 10);
+    CHECK(m.chains_within(1'499) == 1);
+    CHECK(m.chains_within(100) == 1);
+  }
+  SECTION("the probe leaves the caller's random stream alone") {
+    torch::manual_seed(11);
+    const auto expected = torch::randn({3});
+    torch::manual_seed(11);
+    measure(16);
+    CHECK(torch::equal(torch::randn({3}), expected));
+  }
+}
+
+TEST_CASE("a chunk smaller than its stream block draws the block's rows, bit for bit", "[runtime][random]") {
+  std::mt19937_64 host(1);
+  const auto block = make_generator(42);
+  torch::Tensor whole_n, whole_u, whole_m;
+  {
+    chain_streams_scope scope(&block, 1, 10, 10, host);
+    whole_n = random::randn({20, 3});  // two copies per chain, chain-major
+    whole_u = random::rand({10});
+    whole_m = random::multinomial(torch::rand({10, 5}, make_generator(1)), 1, true);
+  }
+  for (const auto& [offset, rows] : {std::pair<int64_t, int64_t>{0, 3}, {3, 4}, {7, 3}}) {
+    INFO("rows " << offset << " to " << offset + rows);
+    const auto own = make_generator(42);  // a fresh copy of the block's generator
+    chain_streams_scope scope(&own, 1, 10, rows, host, offset, /*block_size=*/10);
+    CHECK(torch::equal(random::randn({2 * rows, 3}), whole_n.narrow(0, 2 * offset, 2 * rows)));
+    CHECK(torch::equal(random::rand({rows}), whole_u.narrow(0, offset, rows)));
+    const auto probs = torch::rand({10, 5}, make_generator(1)).narrow(0, offset, rows);
+    CHECK(torch::equal(random::multinomial(probs, 1, true), whole_m.narrow(0, offset, rows)));
+  }
 }

@@ -415,6 +415,25 @@ TEST_CASE("max_batch: chunked runs give what one batch gives, and options are ch
       same(run(init::translator_sample{}, m), whole);
     }
   }
+  SECTION("chunks smaller than a stream block draw what the block draws") {
+    // Chunks of 1, 7 and 50 chains cut blocks of 64 (and the last, of 44) into parts.
+    const auto whole = run(init::translator_sample{}, 0);
+    for (int64_t m : {1, 7, 50}) {
+      INFO("max_batch " << m);
+      same(run(init::translator_sample{}, m), whole);
+    }
+    same(run(init::translator_mixture{}, 7), run(init::translator_mixture{}, 0));
+  }
+  SECTION("prior starts in parts of a block are the block's draws, bit for bit") {
+    // No arithmetic on the draws: the claim is bitwise (the same generator fills the same shape).
+    for (int64_t m : {0, 1, 5, 64}) {
+      INFO("max_batch " << m);
+      sampler s(p.g, p.f, cross_entropy{}, sampler_options().seed(3).max_batch(m), init::prior{});
+      const auto r = s.sample(c, 30);  // 150 chains: blocks of 64, 64, 22
+      sampler w(p.g, p.f, cross_entropy{}, sampler_options().seed(3), init::prior{});
+      CHECK(torch::equal(r.z, w.sample(c, 30).z));
+    }
+  }
   SECTION("best of 3 from the prior") {
     const auto whole = run(init::best_of<3, init::prior>{}, 0);
     same(run(init::best_of<3, init::prior>{}, 64), whole);
@@ -430,8 +449,7 @@ TEST_CASE("max_batch: chunked runs give what one batch gives, and options are ch
   }
   SECTION("bad options") {
     CHECK_THROWS_WITH(sampler_options().max_batch(-1).validate(), Catch::Contains("max_batch"));
-    CHECK_THROWS_WITH(sampler_options().max_batch(10).validate(),
-                      Catch::Contains("max_batch") && Catch::Contains("stream_block"));
+    CHECK_NOTHROW(sampler_options().max_batch(10).validate());  // below a block: parts of blocks
     CHECK_NOTHROW(sampler_options().max_batch(10).stream_block(8).validate());
     CHECK_THROWS_WITH(sampler_options().stream_block(0).validate(), Catch::Contains("stream_block"));
   }
@@ -562,5 +580,45 @@ TEST_CASE("the step loop reads nothing back on the host unless a callback does",
     value_trace trace;
     s.sample(c, 30, trace, loop);
     CHECK(*loop.reads == 12);
+  }
+}
+
+TEST_CASE("step_scale moves each latent part at its own rate, and per-coordinate bounds hold", "[sampler][parts]") {
+  // G(z) = z A^T + b on a latent of two parts: 3 coordinates truncated to [-0.5, 0.5], 2 free.
+  torch::manual_seed(4);
+  const joint_prior<truncated_normal, standard_normal> prior(truncated_normal(3, 0.5), standard_normal(2));
+  struct joint_generator {
+    using tr0n_tag = tr0n::generator_tag;
+    torch::Tensor a;
+    joint_prior<truncated_normal, standard_normal> p;
+    torch::Tensor forward(const torch::Tensor& z) { return torch::matmul(z, a.t()); }
+    const joint_prior<truncated_normal, standard_normal>& prior() const { return p; }
+  };
+  joint_generator g{torch::randn({4, 5}), prior};
+  linear_encoder f{torch::eye(4)};
+  const auto target = torch::full({1, 4}, 3.0);
+  auto run = [&](torch::Tensor scale, int64_t steps, double eta) {
+    sampler s(g, f, squared_distance{}, sampler_options().steps(steps).step_scale(scale).seed(8), init::prior{},
+              constant_step{eta}, fixed_noise{0.0});
+    return s.sample(target, 16).z;
+  };
+  const auto start = run({}, 0, 0.01);
+  SECTION("one step: the second part moves by its multiplier times the unscaled move") {
+    const auto plain = run({}, 1, 0.001) - start;
+    const auto scaled = run(part_scales({3, 2}, {1.0, 0.25}), 1, 0.001) - start;
+    CHECK(plain.abs().sum().item<double>() > 0);
+    CHECK(torch::allclose(scaled.narrow(1, 0, 3), plain.narrow(1, 0, 3), 1e-5, 1e-7));
+    CHECK(torch::allclose(scaled.narrow(1, 3, 2), 0.25 * plain.narrow(1, 3, 2), 1e-4, 1e-7));
+  }
+  SECTION("long steps: the truncated part stays in its box, the free part leaves it") {
+    const auto z = run({}, 50, 0.2);
+    CHECK(z.narrow(1, 0, 3).abs().max().item<double>() <= 0.5);
+    CHECK(z.narrow(1, 3, 2).abs().max().item<double>() > 0.5);
+  }
+  SECTION("a multiplier per coordinate, finite and positive") {
+    CHECK_THROWS_WITH(run(torch::ones({4}), 1, 0.1), Catch::Contains("step_scale") && Catch::Contains("5"));
+    CHECK_THROWS_WITH(sampler_options().step_scale(torch::tensor({1.0, 0.0})).validate(),
+                      Catch::Contains("step_scale"));
+    CHECK_THROWS_WITH(part_scales({3, 2}, {1.0}), Catch::Contains("one multiplier per part"));
   }
 }

@@ -3,6 +3,7 @@
 // on them: shared by the adapter, io, text and tools tests.
 #include <tr0n.hpp>
 #include <tr0n/adapters/torchscript.hpp>
+#include <tr0n/io/tensor_file.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,6 +81,28 @@ inline std::string tool_stdout() {
 inline std::string tool_stderr() {
   std::ifstream in(scratch() / "tool.err");
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// A generator with two latent inputs, as BigGAN's `forward(z, y)`: z [B, 4]
+/// and y [B, 2] -> images [B, 3, 4, 4] in (0, 1); and a class table [5, 2]
+/// for y, saved as a tensor file.
+struct two_input_files {
+  std::string generator, table;
+  two_input_files() {
+    torch::manual_seed(12);
+    torch::jit::Module m("two_inputs");
+    m.register_parameter("w", torch::randn({6, 48}), false);
+    m.define("def forward(self, z, y):\n    return torch.sigmoid(torch.matmul(torch.cat([z, y], 1), self.w)).view([-1, 3, 4, 4])\n");
+    generator = (scratch() / "two_inputs.pt").string();
+    m.save(generator);
+    table = (scratch() / "classes.pt").string();
+    tr0n::write_tensor_file(table, torch::randn({5, 2}));
+  }
+};
+
+inline const two_input_files& two_inputs() {
+  static two_input_files f;
+  return f;
 }
 
 /// A text tower that carries its tokenisation: mean of word vectors, as attributes say.

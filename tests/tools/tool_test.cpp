@@ -314,3 +314,74 @@ TEST_CASE("the tr0n tool: --score-head adds minus W times the head's score of f(
   CHECK(run_tool(sample + " --score-head " + bad) == 2);
   CHECK(tool_stderr().find("two_scores.pt: the score head must give one score a sample") != std::string::npos);
 }
+
+TEST_CASE("the tr0n tool: a generator with two latent inputs, a prior per part, a codebook and a step rate per part",
+          "[tool][parts]") {
+  const auto dir = scratch();
+  const auto& two = two_inputs();
+  const auto table = read_tensor_file(two.table);
+  const auto q = (dir / "parts_q.pt").string(), out = (dir / "parts.pt").string();
+  const std::string models = "--generator " + two.generator + " --encoder " + files().encoder +
+                             " --latent-dim 4,2 --prior truncated:1,codebook:" + two.table;
+  REQUIRE(run_tool("train " + models + " --condition-transform l2 --steps 30 --batch 32 --seed 1 --out " + q) == 0);
+  const auto conditions = (dir / "parts_conditions.pt").string();
+  write_tensor_file(conditions, torch::randn({2, feature_dim}));
+  const std::string base = "sample " + models + " --translator " + q + " --conditions " + conditions +
+                           " --samples-per-condition 8 --seed 3 --precision fp32 --out " + out;
+  SECTION("prior starts: the first part in its box, the second rows of the table") {
+    REQUIRE(run_tool(base + " --init prior --steps 0") == 0);
+    const auto z = torch::pickle_load(read_bytes(out)).toGenericDict().at("z").toTensor();
+    REQUIRE(z.sizes() == torch::IntArrayRef{16, 6});
+    CHECK(z.narrow(1, 0, 4).abs().max().item<double>() <= 1.0);
+    CHECK(z.narrow(1, 4, 2).unsqueeze(1).eq(table.unsqueeze(0)).all(-1).any(1).all().item<bool>());
+  }
+  SECTION("tr0n with steps: the box holds, and --step-scale moves each part at its rate") {
+    REQUIRE(run_tool(base + " --init tr0n --steps 20 --step-size 0.5") == 0);
+    const auto z = torch::pickle_load(read_bytes(out)).toGenericDict().at("z").toTensor();
+    CHECK(z.narrow(1, 0, 4).abs().max().item<double>() <= 1.0);
+    REQUIRE(run_tool(base + " --init tr0n --steps 0") == 0);
+    const auto start = torch::pickle_load(read_bytes(out)).toGenericDict().at("z").toTensor();
+    REQUIRE(run_tool(base + " --init tr0n --steps 1 --noise-std 0 --step-size 0.01") == 0);
+    const auto plain = torch::pickle_load(read_bytes(out)).toGenericDict().at("z").toTensor() - start;
+    REQUIRE(run_tool(base + " --init tr0n --steps 1 --noise-std 0 --step-size 0.01 --step-scale 1,0.1") == 0);
+    const auto scaled = torch::pickle_load(read_bytes(out)).toGenericDict().at("z").toTensor() - start;
+    CHECK(plain.narrow(1, 4, 2).abs().sum().item<double>() > 0);
+    CHECK(torch::allclose(scaled.narrow(1, 4, 2), 0.1 * plain.narrow(1, 4, 2), 1e-3, 1e-6));
+    CHECK(torch::allclose(scaled.narrow(1, 0, 4), plain.narrow(1, 0, 4), 1e-3, 1e-6));
+  }
+  SECTION("mismatches are one line") {
+    CHECK(run_tool(base + " --step-scale 1,2,3") == 2);
+    CHECK(tool_stderr().find("--step-scale: 3 multipliers for 2 latent parts") != std::string::npos);
+    const std::string wrong = "sample --generator " + two.generator + " --encoder " + files().encoder +
+                              " --conditions " + conditions + " --out " + out + " --latent-dim ";
+    CHECK(run_tool(wrong + "3,3 --prior normal,codebook:" + two.table) == 2);
+    CHECK(tool_stderr().find("codebook:" + two.table + ": rows of width 2 (5 rows), but the latent part is 3 wide") !=
+          std::string::npos);
+    CHECK(run_tool(wrong + "4,2 --prior normal,normal,normal") == 2);
+    CHECK(tool_stderr().find("--prior normal,normal,normal: 3 specs for 2 latent parts") != std::string::npos);
+    CHECK(run_tool(wrong + "6") == 2);  // one input for a forward(z, y)
+    CHECK(tool_stderr().find("two_inputs.pt: the generator failed on a probe batch") != std::string::npos);
+  }
+}
+
+TEST_CASE("the tr0n tool: --memory-budget sizes batches from a measured chain, down to one chain", "[tool][memory]") {
+  const auto dir = scratch();
+  const auto out = (dir / "budget.pt").string();
+  const std::string sample = "sample --generator " + files().generator + " --encoder " + files().encoder +
+                             " --latent-dim 6 --labels 0,1,2 --energy cross_entropy --init prior --steps 3 "
+                             "--samples-per-condition 10 --seed 4 --precision fp32 --out " + out;
+  REQUIRE(run_tool(sample + " --memory-budget 1") == 0);
+  const auto err = tool_stderr();
+  CHECK(err.find("a chain takes") != std::string::npos);
+  CHECK(err.find("(measured)") != std::string::npos);
+  const auto budgeted = torch::pickle_load(read_bytes(out)).toGenericDict();
+  REQUIRE(run_tool(sample + " --max-batch 1") == 0);
+  const auto one = torch::pickle_load(read_bytes(out)).toGenericDict();
+  REQUIRE(run_tool(sample + " --max-batch 0") == 0);
+  const auto whole = torch::pickle_load(read_bytes(out)).toGenericDict();
+  // Chunks of one chain, of what the budget fits, and all 30 at once: the same chains.
+  for (const auto* r : {&budgeted, &one}) {
+    CHECK(torch::allclose(r->at("z").toTensor(), whole.at("z").toTensor(), 1e-5, 1e-6));
+    CHECK(torch::allclose(r->at("energy").toTensor(), whole.at("energy").toTensor(), 1e-5, 1e-6));
+  }
+}

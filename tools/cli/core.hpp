@@ -40,7 +40,8 @@ inline loaded_translator load_translator(const std::string& path, int64_t latent
     (*out.q)->eval();
     const auto d = (*out.q)->latent_dim();
     if (out.latent_dim == 0) out.latent_dim = d;
-    if (out.latent_dim != d) tr0n::fail("--latent-dim ", out.latent_dim, " does not match the translator's latent_dim ", d);
+    if (out.latent_dim != d)
+      tr0n::fail("--latent-dim: a latent of width ", out.latent_dim, " does not match the translator's latent_dim ", d);
   }
   if (out.latent_dim == 0) tr0n::fail("--latent-dim: needed without a translator");
   return out;
@@ -65,7 +66,7 @@ inline tr0n::preprocess_options encoder_preprocessing(const common_flags& f) {
 }
 
 /// G, f and the prior G's latents come from, as the common flags name them
-/// (one `latent_dim` wide): G's output rescaled from `--generator-range` to
+/// (`latent_dim` wide, in `--latent-dim`'s parts): G's output rescaled from `--generator-range` to
 /// [0, 1], and f behind the preprocessing stage (`--encoder-size`,
 /// `--encoder-normalize`). Without those flags both stages are the identity,
 /// bit for bit. G's output is checked against `--image-shape`, and an encoder
@@ -82,7 +83,8 @@ struct loaded_models {
   static loaded_models load(const common_flags& f, int64_t latent_dim, torch::Device device) {
     const auto options = tr0n::torchscript_options().device(device);
     const auto [lo, hi] = generator_range(f.generator_range);
-    generator_type generator(tr0n::torchscript_generator<cli_prior>(f.generator, cli_prior::parse(f.prior, latent_dim),
+    const auto parts = f.latent_parts.size() > 1 ? f.latent_parts : std::vector<int64_t>{latent_dim};
+    generator_type generator(tr0n::torchscript_generator<cli_prior>(f.generator, cli_prior::parse(f.prior, parts),
                                                                      options),
                              lo, hi);
     auto example = (generator.base().example_output() - lo) / (hi - lo);
@@ -197,13 +199,24 @@ struct start_choice {
   }
 };
 
-/// The sampler options the sampling flags set, for a run of `steps` steps.
+/// `--step-scale` as per-coordinate multipliers of `prior`'s latent (undefined when not given).
+inline torch::Tensor step_scale_for(const sampling_flags& f, const cli_prior& prior) {
+  if (f.step_scale.empty()) return {};
+  const auto parts = prior.parts();
+  if (f.step_scale.size() != parts.size())
+    tr0n::fail("--step-scale: ", f.step_scale.size(), " multipliers for ", parts.size(),
+               " latent parts (--latent-dim); give one per part");
+  return tr0n::part_scales(parts, f.step_scale);
+}
+
+/// The sampler options the sampling flags set, for a run of `steps` steps on `prior`'s latents.
 inline tr0n::sampler_options sampler_options_for(const sampling_flags& f, int64_t steps,
-                                                 std::optional<uint64_t> seed) {
+                                                 std::optional<uint64_t> seed, const cli_prior& prior) {
   return tr0n::sampler_options()
       .steps(steps)
       .momentum(f.momentum)
       .grad_clip(f.grad_clip)
+      .step_scale(step_scale_for(f, prior))
       .seed(seed)
       .precision(f.precision);
 }

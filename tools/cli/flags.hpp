@@ -43,7 +43,8 @@ inline double number(const std::string& s, const char* what) {
 /// Flags every subcommand takes.
 struct common_flags {
   std::string generator, encoder, prior = "normal", device = "cpu";
-  int64_t latent_dim = 0;
+  int64_t latent_dim = 0;              ///< the latent's width: the sum of --latent-dim's parts
+  std::vector<int64_t> latent_parts;  ///< --latent-dim: the widths of G's latent inputs, in order
   int threads = 0;
   std::optional<uint64_t> seed;
   std::string dist_backend = "gloo";
@@ -57,11 +58,22 @@ struct common_flags {
 inline void add_model_files(CLI::App* cmd, common_flags& f, bool latent_required) {
   cmd->add_option("--generator", f.generator, "TorchScript generator: z [B, d] -> x")->required();
   cmd->add_option("--encoder", f.encoder, "TorchScript encoder: x -> [B, C]")->required();
-  auto* latent = cmd->add_option("--latent-dim", f.latent_dim,
-                                 latent_required ? "Latent width d" : "Latent width d (default: the translator's)");
-  latent->check(CLI::PositiveNumber);
+  auto* latent = cmd->add_option_function<std::vector<int64_t>>(
+      "--latent-dim",
+      [&f](const std::vector<int64_t>& parts) {
+        f.latent_parts = parts;
+        f.latent_dim = 0;
+        for (const auto d : parts) f.latent_dim += d;
+      },
+      std::string(latent_required ? "Latent width d" : "Latent width d (default: the translator's)") +
+          "; d1,d2,... for a generator whose forward takes several latent tensors (BigGAN's z and class "
+          "embedding: 128,128): the latent is their concatenation");
+  latent->delimiter(',')->check(CLI::PositiveNumber);
   if (latent_required) latent->required();
-  cmd->add_option("--prior", f.prior, "normal | truncated:R | uniform[:LO:HI]")->capture_default_str();
+  cmd->add_option("--prior", f.prior,
+                  "normal | truncated:R | uniform[:LO:HI] | codebook:FILE (rows of a [K, d] tensor file, as "
+                  "BigGAN's class embeddings); one spec per --latent-dim part, comma-separated, or one for all")
+      ->capture_default_str();
   cmd->add_option("--image-shape", f.image_shape,
                   "C,H,W: how a flat generator output [B, C*H*W] is an image (checked at start; sample writes x "
                   "as [N, C, H, W], serve draws it)")
@@ -151,6 +163,7 @@ struct sampling_flags {
   tr0n::precision precision = tr0n::precision::fp32;  ///< from --precision (run_setup)
   int64_t augment = 0;
   double step_size = 0, noise_std = 0.01, momentum = 0, grad_clip = 0;
+  std::vector<double> step_scale;  ///< per --latent-dim part: its step-size multiplier
   std::string score_head, score_input = "unit";
   double score_weight = 1;
   /// The step size: the flag's, else the energy's default.
@@ -172,6 +185,11 @@ inline void add_sampling(CLI::App* cmd, sampling_flags& f, const std::string& in
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--step-size", f.step_size, "Step size eta (default: 0.03, or 1 for neg_cosine)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--step-scale", f.step_scale,
+                  "M1,M2,...: one step-size multiplier per --latent-dim part (the official BigGAN code moves z and "
+                  "the class embedding at separate rates; default: 1 for each)")
+      ->delimiter(',')
       ->check(CLI::PositiveNumber);
   cmd->add_option("--noise-std", f.noise_std, "Langevin noise std per step (sqrt(2 * eta) is exact Langevin)")
       ->check(CLI::NonNegativeNumber)

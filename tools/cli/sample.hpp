@@ -7,6 +7,7 @@
 #include <tr0n/conditions/one_hot.hpp>
 #include <tr0n/callbacks/progress_bar.hpp>
 #include <tr0n/io/tensor_file.hpp>
+#include <tr0n/runtime/memory_probe.hpp>
 #ifdef TR0N_WITH_DISTRIBUTED
 #include <tr0n/distributed/sample.hpp>
 #endif
@@ -30,18 +31,34 @@ struct sample_flags {
 };
 
 namespace detail {
-/// Chains per batch that fit `budget_mib`: each chain holds its latent, its
-/// data sample and, for the backward pass, about `activation_factor` times
-/// that in activations of G and f (times the augmented copies). An estimate,
-/// rounded down to whole stream blocks (`sampler_options::stream_block`).
-inline int64_t max_batch_for(int64_t budget_mib, int64_t latent_dim, const torch::Tensor& example_x,
-                             int64_t augment_copies) {
+/// Off the CPU, where the probe cannot count (tr0n/runtime/memory_probe.hpp):
+/// chains per batch that fit `budget_mib` if each holds its latent, its data
+/// sample and, for the backward pass, about `activation_factor` times that in
+/// activations of G and f (times the augmented copies). An estimate.
+inline int64_t estimated_max_batch(int64_t budget_mib, int64_t latent_dim, const torch::Tensor& example_x,
+                                   int64_t augment_copies) {
   constexpr int64_t activation_factor = 32;  // measured 20 on the Fashion-MNIST VAE and MLP
-  const int64_t block = tr0n::sampler_options().stream_block();
   const int64_t per_sample = example_x.numel() / std::max<int64_t>(1, example_x.size(0));
   const int64_t bytes = 4 * (latent_dim + activation_factor * per_sample * std::max<int64_t>(1, augment_copies));
-  const int64_t chains = budget_mib * (int64_t{1} << 20) / std::max<int64_t>(1, bytes);
-  return std::max<int64_t>(block, chains / block * block);
+  return std::max<int64_t>(1, budget_mib * (int64_t{1} << 20) / std::max<int64_t>(1, bytes));
+}
+
+/// `--max-batch` if given, else the chains that fit `--memory-budget`, measured by a probe chunk of
+/// `s` (forward and backward through G and f at the run's precision), and said on stderr.
+template <class Sampler>
+int64_t max_batch_for(const sample_flags& f, Sampler& s, const torch::Tensor& conditions, int64_t latent_dim,
+                      const torch::Tensor& example_x) {
+  if (f.max_batch) return *f.max_batch;
+  const int64_t budget = f.memory_budget_mib * (int64_t{1} << 20);
+  if (const auto measured = tr0n::measure_chain_memory(s, conditions)) {
+    const int64_t chains = measured->chains_within(budget);
+    std::fprintf(stderr, "tr0n sample: a chain takes %.1f MiB (measured), a batch %.1f MiB more: %lld chains a batch "
+                 "within --memory-budget %lld\n",
+                 static_cast<double>(measured->per_chain) / (1 << 20), static_cast<double>(measured->fixed) / (1 << 20),
+                 static_cast<long long>(chains), static_cast<long long>(f.memory_budget_mib));
+    return chains;
+  }
+  return estimated_max_batch(f.memory_budget_mib, latent_dim, example_x, f.sampling.augment);
 }
 }  // namespace detail
 
@@ -71,10 +88,12 @@ inline CLI::App* add_sample(CLI::App& app, common_flags& common, sample_flags& f
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--max-batch", f.max_batch,
-                  "Most chains evaluated at once, at least one stream block of 64 (0: all at once; default: what "
-                  "fits --memory-budget). Results do not depend on it")
+                  "Most chains evaluated at once (0: all at once; default: what fits --memory-budget). Results do "
+                  "not depend on it")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--memory-budget", f.memory_budget_mib, "MiB for one batch of chains, for the default --max-batch")
+  cmd->add_option("--memory-budget", f.memory_budget_mib,
+                  "MiB for one batch of chains, for the default --max-batch: what a chain takes is measured at "
+                  "start (forward and backward of one and of two chains through G and f)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--out", f.out, "Where to write the samples")->required();
@@ -148,14 +167,6 @@ inline std::optional<tr0n::condition_transform> condition_space(const sample_fla
   return (*q)->transform();
 }
 
-/// Sampler options for the run: the sampling flags', with chunks that fit `--memory-budget`.
-inline tr0n::sampler_options sample_options(const sample_flags& f, const common_flags& common, int64_t latent_dim,
-                                            const torch::Tensor& example_x) {
-  const int64_t max_batch = f.max_batch ? *f.max_batch
-                                        : max_batch_for(f.memory_budget_mib, latent_dim, example_x, f.sampling.augment);
-  auto opts = sampler_options_for(f.sampling, f.sampling.steps, common.seed);
-  return opts.max_batch(max_batch > 0 ? std::max(max_batch, opts.stream_block()) : 0);
-}
 
 inline void report_written(const std::string& out, const tr0n::sample_result& r) {
   std::fprintf(stderr, "wrote %s: %lld samples, %lld ok, mean energy %.4f\n", out.c_str(),
@@ -191,7 +202,7 @@ inline int run_sample(common_flags common, sample_flags f) {
   setup.announce("sample", common, details);
 
   const auto energy = make_energy(f.sampling, m, setup.device);
-  const auto opts = detail::sample_options(f, common, latent_dim, m.example);
+  const auto opts = sampler_options_for(f.sampling, f.sampling.steps, common.seed, m.prior());
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.sampling.steps / 50)); };
   // One process, or this rank's share of the chains (rank 0 gathers them: tr0n/distributed/sample.hpp).
   auto sample_with = [&](auto& s) {
@@ -202,8 +213,11 @@ inline int run_sample(common_flags common, sample_flags f) {
 #endif
     return s.sample(conditions, f.per_condition, bar());
   };
-  auto r = with_sampler(start, m.generator, m.encoder, energy, q, opts, f.sampling,
-                        [&](auto& s) { return sample_with(s); });
+  auto r = with_sampler(start, m.generator, m.encoder, energy, q, opts, f.sampling, [&](auto& s) {
+    s.set_options(tr0n::sampler_options(s.options()).max_batch(
+        detail::max_batch_for(f, s, conditions, latent_dim, m.example)));
+    return sample_with(s);
+  });
   if (!root) return 0;  // only rank 0 writes
   if (!common.image_shape.empty()) r.x = as_images(r.x, common.image_shape);
   tr0n::write_samples(f.out, r, conditions);

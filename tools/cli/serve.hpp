@@ -336,7 +336,7 @@ inline json run_request(const request& r, loaded_models& m, const cli_energy& en
   } else {
     c = r.condition.to(device);
   }
-  const auto opts = sampler_options_for(f.sampling, r.steps, r.seed).record_trace(true);
+  const auto opts = sampler_options_for(f.sampling, r.steps, r.seed, m.prior()).record_trace(true);
   const abandon_check check{abandoned};
   const auto res = with_sampler(r.start, m.generator, m.encoder, energy, q, opts, f.sampling,
                                 [&](auto& s) { return s.sample(c, r.n, check); });
@@ -519,6 +519,7 @@ struct served {
     if (f.sampling.steps > f.max_steps)
       tr0n::fail("--steps ", f.sampling.steps, ": more than --max-steps ", f.max_steps);
     auto m = loaded_models::load(common, latent_dim, device);
+    step_scale_for(f.sampling, m.prior());  // a wrong --step-scale fails at start-up, not per request
     check_drawable(m.example, common.image_shape);
     const int64_t condition_dim = q ? (*q)->condition_dim() : m.encoder.condition_dim();
     std::optional<text_tower> text;

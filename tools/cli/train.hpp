@@ -91,7 +91,7 @@ inline tr0n::mixture_translator new_translator(const train_flags& f, const commo
                   .components(f.mixtures)
                   .hidden(f.hidden)
                   .transform(tr0n::parse_condition_transform(f.transform));
-  if (auto b = m.prior().box(); std::isfinite(b.hi) && b.lo == -b.hi) opts.radius(b.hi);
+  if (auto b = m.prior().common_box(); b && b->lo == -b->hi) opts.radius(b->hi);
   // LibTorch initialises modules from its global generator: seed it for the initial weights.
   // (A resumed run takes them from its checkpoint.)
   if (common.seed) torch::manual_seed(*common.seed);

@@ -42,6 +42,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace tr0n {
 
@@ -97,6 +98,12 @@ inline torch::jit::Module load_script(const std::string& path, const torchscript
   return module;
 }
 
+inline std::string widths_string(const std::vector<int64_t>& widths) {
+  std::string out;
+  for (const auto w : widths) out += (out.empty() ? "" : ",") + std::to_string(w);
+  return out;
+}
+
 /// How to re-export a module whose backward failed with `why`: the one known
 /// case is the inference fast path of `nn.MultiheadAttention` (and of the
 /// transformer layers built on it), which `torch.jit.trace` records when no
@@ -110,17 +117,36 @@ inline std::string reexport_hint(const std::string& why) {
          "torch.jit.script)";
 }
 
-/// Runs `module` on `input`; checks a floating tensor output with `input`'s batch size,
-/// the declared dtype, and a gradient path to `input`.
+/// The arguments of a module's `forward` for a latent `z` `[B, sum(parts)]`:
+/// its columns cut into `parts.size()` tensors of those widths, in order (one
+/// tensor, `z` itself, for one part or none).
+inline std::vector<c10::IValue> script_inputs(const torch::Tensor& z, const std::vector<int64_t>& parts) {
+  if (parts.size() <= 1) return {z};
+  std::vector<c10::IValue> inputs;
+  inputs.reserve(parts.size());
+  int64_t first = 0;
+  for (const auto width : parts) {
+    inputs.emplace_back(z.narrow(1, first, width));
+    first += width;
+  }
+  return inputs;
+}
+
+/// Runs `module` on `input` (cut into `parts`, see `script_inputs`); checks a floating tensor
+/// output with `input`'s batch size, the declared dtype, and a gradient path to `input`.
 inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, const std::string& role,
-                           torch::Tensor input, const torchscript_options& options) {
+                           torch::Tensor input, const torchscript_options& options,
+                           const std::vector<int64_t>& parts = {}) {
   torch::AutoGradMode grad_mode(true);
   input = input.detach().requires_grad_(true);
   c10::IValue out;
   try {
-    out = module.forward({input});
+    out = module.forward(script_inputs(input, parts));
   } catch (const std::exception& e) {
-    load_fail(path, "the ", role, " failed on a probe batch of shape ", shape_of(input), ": ", brief(e));
+    const auto arity = parts.size() <= 1 ? std::string("one input ") : std::to_string(parts.size()) + " inputs ";
+    load_fail(path, "the ", role, " failed on a probe batch of shape ", shape_of(input),
+              parts.size() <= 1 ? "" : " (cut into " + arity + "of widths " + widths_string(parts) + ")", ": ",
+              brief(e));
   }
   if (!out.isTensor()) load_fail(path, "the ", role, " must return one tensor, got ", out.tagKind());
   auto y = out.toTensor();
@@ -144,13 +170,14 @@ inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, 
 /// when that copy fails on `probe` under autocast (an op that autocast does not
 /// cast, given a lowered matrix and a float32 input): autocast on `module` then.
 inline std::optional<torch::jit::Module> lowered_script(const torch::jit::Module& module, precision p,
-                                                        const torch::Tensor& probe) {
+                                                        const torch::Tensor& probe,
+                                                        const std::vector<int64_t>& parts = {}) {
   auto copy = module.deepcopy();
   lower_matrices(copy, autocast_dtype(p));
   try {
     torch::NoGradGuard no_grad;
     precision_scope scope(p, probe.device());
-    copy.forward({probe});
+    copy.forward(script_inputs(probe, parts));
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -161,8 +188,9 @@ inline std::optional<torch::jit::Module> lowered_script(const torch::jit::Module
 class script_copies {
  public:
   /// The copy for `p`, or `module` itself when the copy could not run.
-  torch::jit::Module& in(precision p, torch::jit::Module& module, const torch::Tensor& probe) {
-    auto& copy = copies_.get(p, [&](torch::ScalarType) { return lowered_script(module, p, probe); });
+  torch::jit::Module& in(precision p, torch::jit::Module& module, const torch::Tensor& probe,
+                         const std::vector<int64_t>& parts = {}) {
+    auto& copy = copies_.get(p, [&](torch::ScalarType) { return lowered_script(module, p, probe, parts); });
     return copy ? *copy : module;
   }
 
@@ -173,6 +201,11 @@ class script_copies {
 }  // namespace detail
 
 /// A TorchScript generator `z [B, d] -> x [B, ...]` with a prior declared by the user.
+///
+/// A generator with several latent inputs (BigGAN's `forward(z, y)`) takes a
+/// partitioned prior (`joint_prior`, or any prior with `parts()`): its latent
+/// is the concatenation of the inputs, and `forward` cuts it into them, in
+/// order (`tr0n::latent_parts`). Everything else sees one latent.
 template <Prior P>
 class torchscript_generator {
  public:
@@ -180,15 +213,18 @@ class torchscript_generator {
 
   torchscript_generator(const std::string& path, P prior, torchscript_options options = {})
       : path_(path), module_(detail::load_script(path, options)), prior_(std::move(prior)), options_(options),
+        parts_(latent_parts(prior_)),
         probe_(prior_.sample(options_.probe_batch(), options_.tensor_options())) {
-    example_ = detail::probe(module_, path_, "generator", probe_, options_);
+    example_ = detail::probe(module_, path_, "generator", probe_, options_, parts_);
   }
 
-  torch::Tensor forward(const torch::Tensor& z) { return module_.forward({z}).toTensor(); }
+  torch::Tensor forward(const torch::Tensor& z) { return module_.forward(detail::script_inputs(z, parts_)).toTensor(); }
   /// At bf16 or fp16, runs a copy whose matrices are in that precision (made once).
   torch::Tensor forward(const torch::Tensor& z, precision p) {
-    return lowered_.in(p, module_, probe_).forward({z}).toTensor();
+    return lowered_.in(p, module_, probe_, parts_).forward(detail::script_inputs(z, parts_)).toTensor();
   }
+  /// The widths of the module's latent inputs, in order.
+  const std::vector<int64_t>& parts() const noexcept { return parts_; }
   const P& prior() const noexcept { return prior_; }
   /// The probe's output: a batch shaped like the generator's data, for probing an encoder.
   const torch::Tensor& example_output() const noexcept { return example_; }
@@ -200,6 +236,7 @@ class torchscript_generator {
   torch::jit::Module module_;
   P prior_;
   torchscript_options options_;
+  std::vector<int64_t> parts_;
   torch::Tensor probe_, example_;
   detail::script_copies lowered_;
 };

@@ -5,8 +5,10 @@
 ///
 ///     z <- z - eta_t * g_t + sigma_t * eps,   g_t = grad_z E(z, c) (or its momentum average),
 ///
-/// with optional per-sample gradient-norm clipping and clamping to the prior's
-/// box. Generator, encoder, energy, translator and policies are template
+/// with optional per-sample gradient-norm clipping, per-coordinate step-size
+/// multipliers (`step_scale`: a joint prior's parts at their own rates), and
+/// clamping to the prior's box (`BoxedPrior`) or per-coordinate bounds
+/// (`CoordinateBoxedPrior`). Generator, encoder, energy, translator and policies are template
 /// parameters: no virtual call and no type erasure in the step loop, and no
 /// host synchronisation there unless a callback reads values.
 ///
@@ -16,9 +18,11 @@
 /// (`check_every`, every 10 steps by default; every step, and its auxiliary
 /// state too, for policies with auxiliary state).
 ///
-/// Memory: `max_batch` runs the chains in chunks of whole stream blocks, with
-/// results that do not depend on the chunk size; `sample_chunks` hands each
-/// chunk's results over instead of keeping every `x`.
+/// Memory: `max_batch` runs the chains in chunks, of whole stream blocks or,
+/// below one block, of parts of one, with results that do not depend on the
+/// chunk size; `sample_chunks` hands each chunk's results over instead of
+/// keeping every `x`. `tr0n/runtime/memory_probe.hpp` sizes `max_batch` for
+/// a memory budget from what one chain measurably takes.
 /// Every run draws from its own generator (`tr0n/random.hpp`), seeded from the
 /// options, and leaves LibTorch's global one alone.
 ///
@@ -89,13 +93,23 @@ struct sampler_options {
   /// Keep every step's per-sample energies in `sample_result::trace`.
   TORCH_ARG(bool, record_trace) = false;
   /// Most chains evaluated in one batch (0: all `N * n` at once). Bounds
-  /// memory; chunks are whole stream blocks (at least one), and results do
-  /// not depend on the chunk size (up to the rounding of batched kernels).
+  /// memory, down to one chain a batch. From one stream block up, chunks are
+  /// whole blocks (`max_batch` rounded down to a multiple of `stream_block`);
+  /// below, each block is cut into chunks of `max_batch` chains. Either way
+  /// every chain draws the same random numbers, so results do not depend on
+  /// the chunk size (up to the rounding of batched kernels; the starts of the
+  /// prior are bitwise the same).
   TORCH_ARG(int64_t, max_batch) = 0;
   /// Chains per random stream: each block of this many chains draws from a
   /// generator of its own, seeded from the run's seed and the block's index
   /// (`tr0n/random.hpp`). Changing it changes the draws; `max_batch` does not.
   TORCH_ARG(int64_t, stream_block) = 64;
+  /// Per-coordinate multipliers `[d]` (> 0) of the step size: coordinate `i`
+  /// moves by `eta_t * step_scale[i] * g_t[i]` (the noise is unscaled).
+  /// Undefined: 1 everywhere. The official BigGAN code moves `z` and the class
+  /// embedding `y` at separate rates; with a `joint_prior`, give each part's
+  /// multiplier on its coordinates (`tr0n::part_scales`).
+  TORCH_ARG(torch::Tensor, step_scale) = {};
   /// Test for failed chains every `k` steps (and after the last). A chain
   /// fails when its energy, gradient or latent becomes non-finite at any step
   /// (the `ok` flags are the same for every `k`); it is frozen where it was at
@@ -125,16 +139,33 @@ struct sampler_options {
     if (first_block_ < 0) detail::fail("sampler_options: first_block: expected a block index >= 0, got ", first_block_);
     if (max_batch_ < 0) detail::fail("sampler_options: max_batch: expected chains per batch >= 0 (0 = all), got ", max_batch_);
     if (stream_block_ < 1) detail::fail("sampler_options: stream_block: expected chains per stream >= 1, got ", stream_block_);
-    if (max_batch_ > 0 && max_batch_ < stream_block_)
-      detail::fail("sampler_options: max_batch: expected at least one stream block (stream_block = ", stream_block_,
-                   " chains), got ", max_batch_, "; lower stream_block too");
+    if (step_scale_.defined()) {
+      if (step_scale_.dim() != 1 || !step_scale_.is_floating_point())
+        detail::fail("sampler_options: step_scale: expected a floating tensor [d], got ", detail::shape_of(step_scale_));
+      if (!(step_scale_.gt(0).all().item<bool>() && torch::isfinite(step_scale_).all().item<bool>()))
+        detail::fail("sampler_options: step_scale: expected finite multipliers > 0");
+    }
     if (!(grad_clip_ >= 0) || !std::isfinite(grad_clip_))
       detail::fail("sampler_options: grad_clip: expected a finite value >= 0 (0 = off), got ", grad_clip_);
   }
 };
 
+/// Per-coordinate step multipliers for a latent of parts `widths`: `scales[i]`
+/// on part `i`'s coordinates (for `sampler_options::step_scale`).
+inline torch::Tensor part_scales(const std::vector<int64_t>& widths, const std::vector<double>& scales) {
+  if (widths.size() != scales.size())
+    detail::fail("part_scales: expected one multiplier per part (", widths.size(), "), got ", scales.size());
+  std::vector<torch::Tensor> pieces;
+  for (size_t i = 0; i < widths.size(); ++i) pieces.push_back(torch::full({widths[i]}, scales[i], torch::kFloat32));
+  return torch::cat(pieces);
+}
+
 namespace detail {
 struct no_sink {};
+/// A run's step multipliers and per-coordinate bounds, on its device.
+struct step_tensors {
+  torch::Tensor scale, lo, hi;
+};
 template <class T>
 using default_init_t = std::conditional_t<std::is_same_v<T, no_translator>, init::prior, init::translator_sample>;
 }  // namespace detail
@@ -176,6 +207,7 @@ class sampler {
         schedule_(std::move(schedule)),
         noise_(std::move(noise)) {
     options_.validate();
+    check_step_scale();
     if constexpr (Translator<T>) detail::check_translator_fits(translator_, prior(), encoder_, "sampler");
   }
 
@@ -200,6 +232,7 @@ class sampler {
   void set_options(sampler_options options) {
     options.validate();
     options_ = std::move(options);
+    check_step_scale();
   }
 
   /// Per-row energies `[M]` of latents `z` `[M, d]` against conditions `[M, C]`
@@ -211,6 +244,9 @@ class sampler {
     check_energy(e, z.size(0));
     return e;
   }
+
+  /// The checks `sample` runs on its arguments: throws as `sample` would.
+  void check(const torch::Tensor& conditions, int64_t n) { check_call(conditions, n); }
 
   /// `n` samples for each of the `N` conditions `[N, C]`.
   template <Callback... Cbs>
@@ -239,6 +275,7 @@ class sampler {
     torch::AutoGradMode grad_mode(true);
     run_state run(n == 1 ? conditions : conditions.repeat_interleave(n, 0), options_,
                   options_.seed() ? *options_.seed() : draw_seed());
+    place_step_tensors(conditions.device());
     start_chunks(run);
     detail::notify_begin(run_info{"sample", options_.steps(), 0}, callbacks...);
     const int64_t t = run_steps(run, callbacks...);
@@ -253,33 +290,39 @@ class sampler {
 
   using state_type = decltype(std::declval<Init&>().start(std::declval<sampler&>(), std::declval<const torch::Tensor&>()));
 
-  /// Consecutive blocks of chains evaluated as one batch, with their state.
+  /// Consecutive blocks of chains evaluated as one batch, or part of one
+  /// block, with their state.
   struct chunk {
+    int64_t first;  ///< the chunk's first chain
     int64_t first_block;
     int64_t blocks;
     torch::Tensor c;       ///< the chunk's conditions
     torch::Tensor failed;  ///< a view of the run's flags
     std::mt19937_64 host;  ///< the chunk's host engine
+    int64_t offset = 0;       ///< part of a block: where its rows start in the block
+    int64_t block_size = 0;   ///< part of a block: the block's chains (0 for whole blocks)
+    at::Generator own{};      ///< part of a block: its copy of the block's generator
     std::optional<state_type> state{};
     torch::Tensor velocity{};
     torch::Tensor checked{};             ///< the latents at the last check (a finite row stays there)
     std::vector<torch::Tensor> pending{};  ///< per-row sums since the last check
-    int64_t c_first(int64_t block) const { return first_block * block; }
   };
 
   /// One call's chains: `m` rows of conditions, in stream blocks of `block`
-  /// chains (each with its own generator), grouped `per_chunk` blocks a chunk.
+  /// chains (each with its own generator), grouped `per_chunk` blocks a chunk,
+  /// or cut into chunks of `part_rows` chains when a block does not fit.
   struct run_state {
     run_state(torch::Tensor conditions, const sampler_options& o, uint64_t run_seed)
         : c(std::move(conditions)), m(c.size(0)), block(o.stream_block()), blocks((m + block - 1) / block),
-          per_chunk(o.max_batch() > 0 ? std::max<int64_t>(1, o.max_batch() / block) : blocks), seed(run_seed),
+          per_chunk(o.max_batch() > 0 ? std::max<int64_t>(1, o.max_batch() / block) : blocks),
+          part_rows(o.max_batch() > 0 && o.max_batch() < block ? o.max_batch() : 0), seed(run_seed),
           failed(torch::zeros({m}, c.options().dtype(torch::kBool))) {
       streams.reserve(static_cast<size_t>(blocks));
       for (int64_t b = 0; b < blocks; ++b)
         streams.push_back(make_generator(block_seed(seed, static_cast<uint64_t>(o.first_block() + b)), c.device()));
     }
     torch::Tensor c;  ///< `[M, C]`
-    int64_t m, block, blocks, per_chunk;
+    int64_t m, block, blocks, per_chunk, part_rows;
     uint64_t seed;
     torch::Tensor failed;  ///< `[M]`: chains that became non-finite
     std::vector<at::Generator> streams;
@@ -289,25 +332,23 @@ class sampler {
 
     /// Installs chunk `k`'s streams until the scope ends.
     chain_streams_scope streams_of(chunk& k) {
-      return chain_streams_scope(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
+      return chain_streams_scope(generators_of(k), k.blocks, block, k.c.size(0), k.host, k.offset, k.block_size);
     }
     /// The same, into an optional scope.
     void install(std::optional<chain_streams_scope>& scope, chunk& k) {
-      scope.emplace(&streams[static_cast<size_t>(k.first_block)], k.blocks, block, k.c.size(0), k.host);
+      scope.emplace(generators_of(k), k.blocks, block, k.c.size(0), k.host, k.offset, k.block_size);
+    }
+    const at::Generator* generators_of(const chunk& k) const {
+      return k.block_size > 0 ? &k.own : &streams[static_cast<size_t>(k.first_block)];
     }
   };
 
   /// Splits the run into chunks and starts each from the init policy, with its
   /// streams; energy_evals counts the first chunk's start (it is per chain).
   void start_chunks(run_state& run) {
-    run.chunks.reserve(static_cast<size_t>((run.blocks + run.per_chunk - 1) / run.per_chunk));
     energy_evals_ = 0;
     int64_t start_evals = 0;
-    for (const auto span : detail::block_spans(run.m, run.per_chunk * run.block)) {
-      const int64_t b = span.index * run.per_chunk;  // the chunk's first stream block
-      chunk k{b, std::min(run.per_chunk, run.blocks - b), run.c.narrow(0, span.first, span.count),
-              run.failed.narrow(0, span.first, span.count),
-              std::mt19937_64(block_seed(run.seed, static_cast<uint64_t>(options_.first_block() + b)))};
+    auto start = [&](chunk k) {
       {
         const auto scope = run.streams_of(k);
         k.state.emplace(init_.start(*this, k.c));
@@ -315,6 +356,27 @@ class sampler {
       k.state->leaf = clamp_to_box(k.state->leaf.detach());
       if (run.chunks.empty()) start_evals = energy_evals_;
       run.chunks.push_back(std::move(k));
+    };
+    auto host_of = [&](int64_t b) {
+      return std::mt19937_64(block_seed(run.seed, static_cast<uint64_t>(options_.first_block() + b)));
+    };
+    if (run.part_rows > 0) {  // chunks within blocks, each with a fresh copy of its block's generator
+      for (const auto blk : detail::block_spans(run.m, run.block)) {
+        const auto seed = block_seed(run.seed, static_cast<uint64_t>(options_.first_block() + blk.index));
+        for (const auto part : detail::block_spans(blk.count, run.part_rows)) {
+          const int64_t first = blk.first + part.first;
+          const bool whole = part.count == blk.count;
+          start(chunk{first, blk.index, 1, run.c.narrow(0, first, part.count), run.failed.narrow(0, first, part.count),
+                      host_of(blk.index), whole ? 0 : part.first, whole ? 0 : blk.count,
+                      whole ? at::Generator() : make_generator(seed, run.c.device())});
+        }
+      }
+    } else {
+      for (const auto span : detail::block_spans(run.m, run.per_chunk * run.block)) {
+        const int64_t b = span.index * run.per_chunk;  // the chunk's first stream block
+        start(chunk{span.first, b, std::min(run.per_chunk, run.blocks - b), run.c.narrow(0, span.first, span.count),
+                    run.failed.narrow(0, span.first, span.count), host_of(b)});
+      }
     }
     energy_evals_ = start_evals;
     if (run.chunks.size() == 1) run.install(run.whole, run.chunks.front());
@@ -335,7 +397,7 @@ class sampler {
         e_now = torch::empty({run.m}, run.c.options());
         for (auto& k : run.chunks) {
           const auto scope = run.streams_of(k);
-          e_now.narrow(0, k.c_first(run.block), k.c.size(0)).copy_(step(k, t, eta, sigma));
+          e_now.narrow(0, k.first, k.c.size(0)).copy_(step(k, t, eta, sigma));
         }
       }
       if (options_.record_trace()) run.trace.push_back(e_now);
@@ -360,7 +422,7 @@ class sampler {
         context_type ctx(z, x, k.c, prior(), encoder_, options_.precision());
         auto e = energy_(ctx).detach();
         k.state.reset();  // frees the chunk's state before the next chunk's evaluation
-        const auto first = k.c_first(run.block);
+        const auto first = k.first;
         if constexpr (streaming) {
           (*sink)(sample_chunk{first, z, x, e, finite_ok(t, z, e, k.failed)});
           x = torch::Tensor();  // the run keeps no x
@@ -448,7 +510,7 @@ class sampler {
     }
     auto z = leaf.detach();
     if (!k.checked.defined()) k.checked = z;
-    auto next = torch::add(z, g, -eta);
+    auto next = placed_.scale.defined() ? torch::addcmul(z, g, placed_.scale, -eta) : torch::add(z, g, -eta);
     if (sigma > 0) next.add_(random::randn_like(next), sigma);
     k.pending.push_back(e_now);
     // The box clamp would turn an infinite row finite: its sum is checked too.
@@ -479,7 +541,7 @@ class sampler {
     return options_.check_every();
   }
   bool clamps() const {
-    if constexpr (BoxedPrior<prior_type>) return options_.clamp_to_box();
+    if constexpr (BoxedPrior<prior_type> || CoordinateBoxedPrior<prior_type>) return options_.clamp_to_box();
     return false;
   }
 
@@ -517,13 +579,31 @@ class sampler {
   }
 
   torch::Tensor clamp_to_box(const torch::Tensor& z) const {
-    if constexpr (BoxedPrior<prior_type>) {
+    if constexpr (CoordinateBoxedPrior<prior_type>) {
+      if (options_.clamp_to_box()) return torch::maximum(torch::minimum(z, placed_.hi), placed_.lo);
+    } else if constexpr (BoxedPrior<prior_type>) {
       if (options_.clamp_to_box()) {
         const auto b = prior().box();
         return z.clamp(b.lo, b.hi);
       }
     }
     return z;
+  }
+
+  /// The step multipliers and per-coordinate bounds on the run's device, once per run.
+  void place_step_tensors(torch::Device device) {
+    const auto o = torch::TensorOptions(torch::kFloat32).device(device);
+    placed_.scale = options_.step_scale().defined() ? options_.step_scale().to(o) : torch::Tensor();
+    if constexpr (CoordinateBoxedPrior<prior_type>) {
+      const auto b = prior().bounds();
+      placed_.lo = b.lo.to(o), placed_.hi = b.hi.to(o);
+    }
+  }
+
+  void check_step_scale() const {
+    if (options_.step_scale().defined() && options_.step_scale().size(0) != prior().dim())
+      detail::fail("sampler_options: step_scale: expected one multiplier per latent coordinate (",
+                   prior().dim(), "), got ", options_.step_scale().size(0));
   }
 
   void check_call(const torch::Tensor& conditions, int64_t n) {
@@ -562,6 +642,7 @@ class sampler {
   [[no_unique_address]] N noise_;
   int64_t energy_evals_ = 0;
   detail::seen_tensor checked_conditions_;
+  detail::step_tensors placed_;  ///< on the run's device (`place_step_tensors`)
 };
 
 }  // namespace tr0n
