@@ -7,7 +7,7 @@
 //
 // All CHAINS chains in one batch (no chunking), the prior start, the cosine
 // energy to a random unit condition. It runs 0 steps (the start and the final
-// evaluation), then STEPS steps, in one process, and prints one line: chains,
+// evaluation) twice, the first as a warm-up, then STEPS steps, in one process, and prints one line: chains,
 // precision, seconds per step ((t_STEPS - t_0) / STEPS), peak RSS in MB
 // (`ru_maxrss`). benchmarks/zoo_table.sh runs the table of benchmarks/README.md.
 #include <tr0n.hpp>
@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
     if (!r.ok.all().item().toBool()) std::fprintf(stderr, "zoo_probe: a chain failed\n");
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  run(0);  // first use: the precision's weight copy, and the TorchScript executor's profiling runs
   const double t0 = run(0), t = run(steps);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

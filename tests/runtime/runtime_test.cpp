@@ -120,12 +120,12 @@ TEST_CASE("a model's own bfloat16 copy gives the sampler autocast's results bit 
 TEST_CASE("the memory probe measures what a chain takes, and sizes batches from it", "[runtime][memory]") {
   // G(z) = z A^T lifted to an image of `side` x `side`: a chain's forward and
   // backward hold a few copies of that image, so the measured cost grows with it.
-  auto measure = [](int64_t side) {
+  auto measure = [](int64_t side, int64_t budget = int64_t{1} << 30) {
     const auto weights = make_generator(2);  // not the global stream: a test below watches it
     linear_generator g{torch::randn({side * side, 4}, weights) * 0.1, torch::zeros({side * side}), standard_normal(4)};
     linear_encoder f{torch::randn({3, side * side}, weights) * 0.01};
     sampler s(g, f, squared_distance{}, sampler_options(), init::prior{});
-    return measure_chain_memory(s, torch::zeros({2, 3}));
+    return measure_chain_memory(s, torch::zeros({2, 3}), budget);
   };
   const auto small = measure(16), large = measure(256);
   REQUIRE(small);
@@ -136,6 +136,15 @@ TEST_CASE("the memory probe measures what a chain takes, and sizes batches from 
   // 256 times the pixels: a much larger cost (not 256x: per-chain overheads are fixed).
   CHECK(large->per_chain > 20 * small->per_chain);
   CHECK(large->fixed >= 0);
+  SECTION("a budget that two chains would break: one chain is probed, and all of it counted") {
+    const auto tight = measure(256, large->per_chain + large->fixed);
+    REQUIRE(tight);
+    CHECK(tight->fixed == 0);
+    // All of one chain's peak: what the two-chain probe split into fixed + per_chain (to a few
+    // bytes of scalars, which differ between the probes).
+    CHECK(static_cast<double>(tight->per_chain) == Approx(large->per_chain + large->fixed).epsilon(0.01));
+    CHECK(tight->chains_within(large->per_chain + large->fixed) == 1);
+  }
   SECTION("batches: what fits the budget, never fewer than one chain") {
     const chain_memory m{1000, 500};
     CHECK(m.chains_within(10'500) == 10);

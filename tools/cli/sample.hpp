@@ -7,6 +7,7 @@
 #include <tr0n/conditions/one_hot.hpp>
 #include <tr0n/callbacks/progress_bar.hpp>
 #include <tr0n/io/tensor_file.hpp>
+#include <tr0n/runtime/allocator.hpp>
 #include <tr0n/runtime/memory_probe.hpp>
 #ifdef TR0N_WITH_DISTRIBUTED
 #include <tr0n/distributed/sample.hpp>
@@ -45,17 +46,32 @@ inline int64_t estimated_max_batch(int64_t budget_mib, int64_t latent_dim, const
 
 /// `--max-batch` if given, else the chains that fit `--memory-budget`, measured by a probe chunk of
 /// `s` (forward and backward through G and f at the run's precision), and said on stderr.
+/// A chain this large (a real-size model) makes the heap worth trimming after every step.
+inline constexpr int64_t large_chain_bytes = int64_t{32} << 20;
+
+/// After each step, when chains are large: the step's freed pages go back to the
+/// system, so the next step's peak is the budget's, not the budget's plus what glibc kept.
+struct heap_trim {
+  const bool& on;
+  void on_step(const tr0n::step_info&) const {
+    if (on) tr0n::release_free_memory();
+  }
+};
+
 template <class Sampler>
 int64_t max_batch_for(const sample_flags& f, Sampler& s, const torch::Tensor& conditions, int64_t latent_dim,
-                      const torch::Tensor& example_x) {
+                      const torch::Tensor& example_x, bool& large_chains) {
   if (f.max_batch) return *f.max_batch;
   const int64_t budget = f.memory_budget_mib * (int64_t{1} << 20);
-  if (const auto measured = tr0n::measure_chain_memory(s, conditions)) {
+  tr0n::release_free_memory();  // what loading the models left in the heap
+  if (const auto measured = tr0n::measure_chain_memory(s, conditions, budget)) {
     const int64_t chains = measured->chains_within(budget);
     std::fprintf(stderr, "tr0n sample: a chain takes %.1f MiB (measured), a batch %.1f MiB more: %lld chains a batch "
                  "within --memory-budget %lld\n",
                  static_cast<double>(measured->per_chain) / (1 << 20), static_cast<double>(measured->fixed) / (1 << 20),
                  static_cast<long long>(chains), static_cast<long long>(f.memory_budget_mib));
+    large_chains = measured->per_chain >= large_chain_bytes;
+    tr0n::release_free_memory();  // what the probe (and a precision's weight copy) left in the heap
     return chains;
   }
   return estimated_max_batch(f.memory_budget_mib, latent_dim, example_x, f.sampling.augment);
@@ -205,17 +221,19 @@ inline int run_sample(common_flags common, sample_flags f) {
   const auto opts = sampler_options_for(f.sampling, f.sampling.steps, common.seed, m.prior());
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.sampling.steps / 50)); };
   // One process, or this rank's share of the chains (rank 0 gathers them: tr0n/distributed/sample.hpp).
+  bool large_chains = false;
+  const detail::heap_trim trim{large_chains};
   auto sample_with = [&](auto& s) {
 #ifdef TR0N_WITH_DISTRIBUTED
     if (!group.alone())
-      return root ? tr0n::distributed::sample(group, s, conditions, f.per_condition, bar())
-                  : tr0n::distributed::sample(group, s, conditions, f.per_condition);
+      return root ? tr0n::distributed::sample(group, s, conditions, f.per_condition, bar(), trim)
+                  : tr0n::distributed::sample(group, s, conditions, f.per_condition, trim);
 #endif
-    return s.sample(conditions, f.per_condition, bar());
+    return s.sample(conditions, f.per_condition, bar(), trim);
   };
   auto r = with_sampler(start, m.generator, m.encoder, energy, q, opts, f.sampling, [&](auto& s) {
     s.set_options(tr0n::sampler_options(s.options()).max_batch(
-        detail::max_batch_for(f, s, conditions, latent_dim, m.example)));
+        detail::max_batch_for(f, s, conditions, latent_dim, m.example, large_chains)));
     return sample_with(s);
   });
   if (!root) return 0;  // only rank 0 writes

@@ -41,6 +41,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -71,24 +72,26 @@ template <class... Parts>
 }
 
 inline torch::jit::Module load_script(const std::string& path, const torchscript_options& options) {
-  std::string bytes;
-  try {
-    bytes = file_bytes(path);
-  } catch (const std::invalid_argument& e) {
-    throw model_load_error(e.what());  // "tr0n: PATH: file not found", as every load failure
-  }
-  try {
-    check_archive(bytes, path);  // a damaged file never reaches LibTorch's importer
-  } catch (const std::invalid_argument& e) {
-    std::string why = e.what();
-    const std::string prefix = "tr0n: " + path + ": ";
-    if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
-    load_fail(path, "not a TorchScript file (save one with torch.jit.save): ", why);
-  }
+  {
+    std::string bytes;
+    try {
+      bytes = file_bytes(path);
+    } catch (const std::invalid_argument& e) {
+      throw model_load_error(e.what());  // "tr0n: PATH: file not found", as every load failure
+    }
+    try {
+      check_archive(bytes, path);  // a damaged file never reaches LibTorch's importer
+    } catch (const std::invalid_argument& e) {
+      std::string why = e.what();
+      const std::string prefix = "tr0n: " + path + ": ";
+      if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+      load_fail(path, "not a TorchScript file (save one with torch.jit.save): ", why);
+    }
+  }  // the checked bytes are freed before the import, which reads the file again: a model is
+     // never in memory twice (350 MB for CLIP ViT-B/32's image tower)
   torch::jit::Module module;
   try {
-    std::istringstream in(std::move(bytes));
-    module = torch::jit::load(in, options.device());
+    module = torch::jit::load(path, options.device());
   } catch (const std::exception& e) {
     load_fail(path, "not a TorchScript file (save one with torch.jit.save): ", brief(e));
   }
@@ -133,14 +136,15 @@ inline std::vector<c10::IValue> script_inputs(const torch::Tensor& z, const std:
 }
 
 /// Runs `module` on `input` (cut into `parts`, see `script_inputs`); checks a floating tensor
-/// output with `input`'s batch size, the declared dtype, and a gradient path to `input`.
+/// output with `input`'s batch size and the declared dtype, then a gradient path to the input on
+/// its first row alone (a backward holds the activations: at real size, hundreds of MB a row).
 inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, const std::string& role,
                            torch::Tensor input, const torchscript_options& options,
                            const std::vector<int64_t>& parts = {}) {
-  torch::AutoGradMode grad_mode(true);
-  input = input.detach().requires_grad_(true);
+  input = input.detach();
   c10::IValue out;
   try {
+    torch::NoGradGuard no_grad;
     out = module.forward(script_inputs(input, parts));
   } catch (const std::exception& e) {
     const auto arity = parts.size() <= 1 ? std::string("one input ") : std::to_string(parts.size()) + " inputs ";
@@ -154,16 +158,39 @@ inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, 
     load_fail(path, "the ", role, " must keep the batch size ", input.size(0), ", got output shape ", shape_of(y));
   if (y.scalar_type() != options.dtype())
     load_fail(path, "the ", role, " returned dtype ", y.scalar_type(), ", expected ", c10::toString(options.dtype()));
-  if (!y.requires_grad()) load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
+  torch::AutoGradMode grad_mode(true);
+  auto row = input.narrow(0, 0, 1).clone().requires_grad_(true);
   torch::Tensor g;
   try {
-    g = torch::autograd::grad({y.sum()}, {input}, {}, false, false, /*allow_unused=*/true)[0];
+    auto y1 = module.forward(script_inputs(row, parts)).toTensor();
+    if (!y1.requires_grad())
+      load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
+    g = torch::autograd::grad({y1.sum()}, {row}, {}, false, false, /*allow_unused=*/true)[0];
+  } catch (const model_load_error&) {
+    throw;
   } catch (const std::exception& e) {
     load_fail(path, "the ", role, " cannot be differentiated with respect to its input: ", brief(e),
               reexport_hint(brief(e)));
   }
   if (!g.defined()) load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
-  return y.detach();
+  return y;
+}
+
+/// A deep copy of `module` with its float32 matrices in `dtype` (`lower_matrices`), made
+/// without a float32 copy of them on the way: each matrix is lowered first and the copy takes
+/// the lowered tensor in its place (through deepcopy's memo). A matrix whose storage another
+/// parameter shares is copied, then lowered, so the memo never confuses the two.
+inline torch::jit::Module lowered_deepcopy(const torch::jit::Module& module, torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  std::unordered_map<const void*, int> users;  // parameters per storage
+  for (const auto& t : module.parameters()) ++users[t.storage().unsafeGetStorageImpl()];
+  c10::IValue::HashAliasedIValueMap memo;
+  for (const auto& t : module.parameters())
+    if (t.dim() >= 2 && t.scalar_type() == torch::kFloat32 && users[t.storage().unsafeGetStorageImpl()] == 1)
+      memo[c10::IValue(t)] = c10::IValue(t.to(dtype));
+  torch::jit::Module copy(module._ivalue()->deepcopy(memo));
+  lower_matrices(copy, dtype);
+  return copy;
 }
 
 /// A copy of `module` with its matrices in `p` (see `lower_matrices`), or none
@@ -172,8 +199,7 @@ inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, 
 inline std::optional<torch::jit::Module> lowered_script(const torch::jit::Module& module, precision p,
                                                         const torch::Tensor& probe,
                                                         const std::vector<int64_t>& parts = {}) {
-  auto copy = module.deepcopy();
-  lower_matrices(copy, autocast_dtype(p));
+  auto copy = lowered_deepcopy(module, autocast_dtype(p));
   try {
     torch::NoGradGuard no_grad;
     precision_scope scope(p, probe.device());

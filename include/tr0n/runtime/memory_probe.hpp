@@ -3,14 +3,16 @@
 /// A memory budget that holds for any model: how many chains a batch of the
 /// sampler can hold, measured, not guessed.
 ///
-/// `measure_chain_memory(sampler, conditions)` runs what a step of the
-/// sampler runs, the energy's forward and backward through G and f at the
+/// `measure_chain_memory(sampler, conditions, budget)` runs what a step of
+/// the sampler runs, the energy's forward and backward through G and f at the
 /// sampler's precision, for a probe chunk of one chain and of two chains, and
 /// counts the peak bytes of CPU tensors allocated meanwhile (a counting
 /// allocator wraps LibTorch's CPU allocator for the probe's duration). The
 /// difference is what one more chain takes (`per_chain`); the rest is what a
-/// batch takes whatever its size (`fixed`: workspaces, a precision's lowered
-/// weight copy is made before the probe and so is not in it).
+/// batch takes whatever its size (`fixed`: workspaces; a precision's lowered
+/// weight copy is made before the probe and so is not in it). The probe
+/// keeps to the budget too: when two chains would not fit it (twice one
+/// chain's peak), it runs one chain only, and counts all of it as the chain's.
 /// `chains_within(budget)` is then `(budget - fixed) / per_chain`, at least 1:
 /// the `max_batch` for `sampler_options`, which runs chunks of that many
 /// chains, down to one (results do not depend on it).
@@ -22,10 +24,12 @@
 /// The probe draws from a generator of its own (seed 0), not the caller's.
 ///
 /// ```
-/// if (auto m = tr0n::measure_chain_memory(s, conditions))
-///   s.set_options(s.options().max_batch(m->chains_within(int64_t{512} << 20)));
+/// const int64_t budget = int64_t{512} << 20;
+/// if (auto m = tr0n::measure_chain_memory(s, conditions, budget))
+///   s.set_options(tr0n::sampler_options(s.options()).max_batch(m->chains_within(budget)));
 /// ```
 #include <tr0n/random.hpp>
+#include <tr0n/runtime/allocator.hpp>
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
@@ -195,27 +199,31 @@ void energy_step(Sampler& s, const torch::Tensor& conditions, int64_t k) {
 }  // namespace detail
 
 /// What a batch of `sampler`'s chains takes in memory, measured on its
-/// conditions' first row (see the file comment); none off the CPU, or when
-/// the allocator cannot be counted.
+/// conditions' first row, in probes that keep to `budget_bytes` where one
+/// chain does (see the file comment); none off the CPU, or when the allocator
+/// cannot be counted.
 template <class Sampler>
-std::optional<chain_memory> measure_chain_memory(Sampler& sampler, const torch::Tensor& conditions) {
+std::optional<chain_memory> measure_chain_memory(Sampler& sampler, const torch::Tensor& conditions,
+                                                 int64_t budget_bytes) {
   if constexpr (requires { sampler.check(conditions, int64_t{1}); })
     sampler.check(conditions, 1);  // conditions `sample` refuses are refused here, in its words
   if (!conditions.device().is_cpu()) return std::nullopt;
   generator_scope streams(make_generator(0, conditions.device()), 0);
   detail::energy_step(sampler, conditions, 1);  // makes what is made once (a precision's weight copy)
+  release_free_memory();                         // and the probe starts from what is live
   detail::counting_scope scope;
   if (!scope.counting()) return std::nullopt;
   auto& counter = detail::counting_scope::counter();
-  int64_t peak[2] = {0, 0};
-  for (const int64_t k : {1, 2}) {
+  auto peak_of = [&](int64_t k) {
     const int64_t before = counter.live.load();
     counter.reset_peak();
     detail::energy_step(sampler, conditions, k);
-    peak[k - 1] = counter.peak.load() - before;
-  }
-  const int64_t per_chain = std::max<int64_t>(1, peak[1] - peak[0]);
-  return chain_memory{per_chain, std::max<int64_t>(0, peak[0] - per_chain)};
+    return counter.peak.load() - before;
+  };
+  const int64_t one = std::max<int64_t>(1, peak_of(1));
+  if (2 * one > budget_bytes) return chain_memory{one, 0};
+  const int64_t per_chain = std::max<int64_t>(1, peak_of(2) - one);
+  return chain_memory{per_chain, std::max<int64_t>(0, one - per_chain)};
 }
 
 }  // namespace tr0n
