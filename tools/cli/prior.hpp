@@ -4,6 +4,7 @@
 
 #include <tr0n/io/tensor_file.hpp>
 #include <tr0n/priors/codebook.hpp>
+#include <tr0n/priors/joint.hpp>
 #include <tr0n/priors/standard_normal.hpp>
 #include <tr0n/priors/truncated_normal.hpp>
 #include <tr0n/priors/uniform.hpp>
@@ -48,12 +49,9 @@ class cli_prior {
   }
   /// Each part's box on its coordinates (infinite for a part without one).
   tr0n::box_bounds bounds() const {
-    std::vector<torch::Tensor> lo, hi;
-    for (const auto& part : parts_) {
-      lo.push_back(torch::full({part.width}, part.box.lo, torch::kFloat64));
-      hi.push_back(torch::full({part.width}, part.box.hi, torch::kFloat64));
-    }
-    return {torch::cat(lo), torch::cat(hi)};
+    std::vector<tr0n::box> boxes;
+    for (const auto& part : parts_) boxes.push_back(part.box);
+    return tr0n::part_bounds(parts(), boxes);
   }
   /// The box every coordinate shares, if they share one.
   std::optional<tr0n::box> common_box() const {

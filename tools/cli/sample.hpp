@@ -44,24 +44,30 @@ inline int64_t estimated_max_batch(int64_t budget_mib, int64_t latent_dim, const
   return std::max<int64_t>(1, budget_mib * (int64_t{1} << 20) / std::max<int64_t>(1, bytes));
 }
 
-/// `--max-batch` if given, else the chains that fit `--memory-budget`, measured by a probe chunk of
-/// `s` (forward and backward through G and f at the run's precision), and said on stderr.
 /// A chain this large (a real-size model) makes the heap worth trimming after every step.
 inline constexpr int64_t large_chain_bytes = int64_t{32} << 20;
 
 /// After each step, when chains are large: the step's freed pages go back to the
 /// system, so the next step's peak is the budget's, not the budget's plus what glibc kept.
 struct heap_trim {
-  const bool& on;
+  bool on = false;
   void on_step(const tr0n::step_info&) const {
     if (on) tr0n::release_free_memory();
   }
 };
 
+/// Chains a batch, and whether they are large enough to trim the heap after each step.
+struct batching {
+  int64_t max_batch = 0;
+  heap_trim trim{};
+};
+
+/// `--max-batch` if given, else the chains that fit `--memory-budget`, measured by a probe chunk of
+/// `s` (forward and backward through G and f at the run's precision), and said on stderr.
 template <class Sampler>
-int64_t max_batch_for(const sample_flags& f, Sampler& s, const torch::Tensor& conditions, int64_t latent_dim,
-                      const torch::Tensor& example_x, bool& large_chains) {
-  if (f.max_batch) return *f.max_batch;
+batching batching_for(const sample_flags& f, Sampler& s, const torch::Tensor& conditions, int64_t latent_dim,
+                      const torch::Tensor& example_x) {
+  if (f.max_batch) return {*f.max_batch};
   const int64_t budget = f.memory_budget_mib * (int64_t{1} << 20);
   tr0n::release_free_memory();  // what loading the models left in the heap
   if (const auto measured = tr0n::measure_chain_memory(s, conditions, budget)) {
@@ -70,11 +76,10 @@ int64_t max_batch_for(const sample_flags& f, Sampler& s, const torch::Tensor& co
                  "within --memory-budget %lld\n",
                  static_cast<double>(measured->per_chain) / (1 << 20), static_cast<double>(measured->fixed) / (1 << 20),
                  static_cast<long long>(chains), static_cast<long long>(f.memory_budget_mib));
-    large_chains = measured->per_chain >= large_chain_bytes;
     tr0n::release_free_memory();  // what the probe (and a precision's weight copy) left in the heap
-    return chains;
+    return {chains, heap_trim{measured->per_chain >= large_chain_bytes}};
   }
-  return estimated_max_batch(f.memory_budget_mib, latent_dim, example_x, f.sampling.augment);
+  return {estimated_max_batch(f.memory_budget_mib, latent_dim, example_x, f.sampling.augment)};
 }
 }  // namespace detail
 
@@ -221,9 +226,7 @@ inline int run_sample(common_flags common, sample_flags f) {
   const auto opts = sampler_options_for(f.sampling, f.sampling.steps, common.seed, m.prior());
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.sampling.steps / 50)); };
   // One process, or this rank's share of the chains (rank 0 gathers them: tr0n/distributed/sample.hpp).
-  bool large_chains = false;
-  const detail::heap_trim trim{large_chains};
-  auto sample_with = [&](auto& s) {
+  auto sample_with = [&](auto& s, const detail::heap_trim& trim) {
 #ifdef TR0N_WITH_DISTRIBUTED
     if (!group.alone())
       return root ? tr0n::distributed::sample(group, s, conditions, f.per_condition, bar(), trim)
@@ -232,9 +235,9 @@ inline int run_sample(common_flags common, sample_flags f) {
     return s.sample(conditions, f.per_condition, bar(), trim);
   };
   auto r = with_sampler(start, m.generator, m.encoder, energy, q, opts, f.sampling, [&](auto& s) {
-    s.set_options(tr0n::sampler_options(s.options()).max_batch(
-        detail::max_batch_for(f, s, conditions, latent_dim, m.example, large_chains)));
-    return sample_with(s);
+    const auto batches = detail::batching_for(f, s, conditions, latent_dim, m.example);
+    s.set_options(tr0n::sampler_options(s.options()).max_batch(batches.max_batch));
+    return sample_with(s, batches.trim);
   });
   if (!root) return 0;  // only rank 0 writes
   if (!common.image_shape.empty()) r.x = as_images(r.x, common.image_shape);

@@ -29,10 +29,37 @@
 
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace tr0n {
+
+namespace detail {
+/// `values[i]` on part `i`'s coordinates: one `[sum(widths)]` tensor of `dtype`.
+inline torch::Tensor part_values(const std::vector<int64_t>& widths, const std::vector<double>& values,
+                                 torch::ScalarType dtype) {
+  std::vector<torch::Tensor> pieces;
+  for (size_t i = 0; i < widths.size(); ++i) pieces.push_back(torch::full({widths[i]}, values[i], dtype));
+  return torch::cat(pieces);
+}
+}  // namespace detail
+
+/// Per-coordinate bounds of a latent of parts `widths`, part `i` in `boxes[i]`
+/// (infinite sides for a part without a box).
+inline box_bounds part_bounds(const std::vector<int64_t>& widths, const std::vector<tr0n::box>& boxes) {
+  std::vector<double> lo, hi;
+  for (const auto& b : boxes) lo.push_back(b.lo), hi.push_back(b.hi);
+  return {detail::part_values(widths, lo, torch::kFloat64), detail::part_values(widths, hi, torch::kFloat64)};
+}
+
+/// Per-coordinate step multipliers for a latent of parts `widths`: `scales[i]`
+/// on part `i`'s coordinates (for `sampler_options::step_scale`).
+inline torch::Tensor part_scales(const std::vector<int64_t>& widths, const std::vector<double>& scales) {
+  if (widths.size() != scales.size())
+    detail::fail("part_scales: expected one multiplier per part (", widths.size(), "), got ", scales.size());
+  return detail::part_values(widths, scales, torch::kFloat32);
+}
 
 template <Prior... Parts>
   requires(sizeof...(Parts) >= 1)
@@ -72,18 +99,15 @@ class joint_prior {
     requires(BoxedPrior<Parts> || ...)
   {
     const double inf = std::numeric_limits<double>::infinity();
-    std::vector<torch::Tensor> lo, hi;
+    std::vector<tr0n::box> boxes;
     boost::hana::for_each(parts_, [&](const auto& p) {
-      const auto o = torch::TensorOptions(torch::kFloat64);
       if constexpr (BoxedPrior<std::remove_cvref_t<decltype(p)>>) {
-        lo.push_back(torch::full({p.dim()}, p.box().lo, o));
-        hi.push_back(torch::full({p.dim()}, p.box().hi, o));
+        boxes.push_back(p.box());
       } else {
-        lo.push_back(torch::full({p.dim()}, -inf, o));
-        hi.push_back(torch::full({p.dim()}, inf, o));
+        boxes.push_back({-inf, inf});
       }
     });
-    return {torch::cat(lo), torch::cat(hi)};
+    return part_bounds(parts(), boxes);
   }
 
   const boost::hana::tuple<Parts...>& part_priors() const noexcept { return parts_; }

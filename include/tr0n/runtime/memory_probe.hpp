@@ -125,26 +125,18 @@ inline constexpr bool const_allocate = requires(const Base& a) { a.allocate(std:
 template <class Base, bool = const_allocate<Base>>
 class counting_allocator : public Base {  // 2.3 and later
  public:
-  explicit counting_allocator(counting_core& core) : core_(&core) {}
-  c10::DataPtr allocate(std::size_t n) override { return core_->allocate(n); }
+  c10::DataPtr allocate(std::size_t n) override { return counting_core::instance().allocate(n); }
   c10::DeleterFnPtr raw_deleter() const override { return &counting_core::free_block; }
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     this->default_copy_data(dest, src, count);
   }
-
- private:
-  counting_core* core_;
 };
 
 template <class Base>
 class counting_allocator<Base, true> : public Base {  // before 2.3
  public:
-  explicit counting_allocator(counting_core& core) : core_(&core) {}
-  c10::DataPtr allocate(std::size_t n) const override { return core_->allocate(n); }
+  c10::DataPtr allocate(std::size_t n) const override { return counting_core::instance().allocate(n); }
   c10::DeleterFnPtr raw_deleter() const override { return &counting_core::free_block; }
-
- private:
-  counting_core* core_;
 };
 
 /// Installs the counting allocator as LibTorch's CPU allocator until destroyed.
@@ -155,8 +147,7 @@ class counting_allocator<Base, true> : public Base {  // before 2.3
 class counting_scope {
  public:
   counting_scope() : previous_(c10::GetCPUAllocator()) {
-    auto& c = core();
-    c.inner = previous_;
+    counting_core::instance().inner = previous_;
     c10::SetCPUAllocator(&allocator(), /*priority=*/0);
     counting_ = c10::GetCPUAllocator() == &allocator();
   }
@@ -167,12 +158,11 @@ class counting_scope {
   }
 
   bool counting() const noexcept { return counting_; }
-  static allocation_counter& counter() { return core().counter; }
+  static allocation_counter& counter() { return counting_core::instance().counter; }
 
  private:
-  static counting_core& core() { return counting_core::instance(); }
   static c10::Allocator& allocator() {
-    static auto* a = new counting_allocator<c10::Allocator>(core());
+    static auto* a = new counting_allocator<c10::Allocator>();
     return *a;
   }
 
@@ -180,19 +170,12 @@ class counting_scope {
   bool counting_ = false;
 };
 
-/// `k` copies of the first condition.
-inline torch::Tensor first_condition(const torch::Tensor& conditions, int64_t k) {
-  auto sizes = conditions.sizes().vec();
-  sizes[0] = k;
-  return conditions.narrow(0, 0, 1).expand(sizes).contiguous();
-}
-
 /// Forward and backward of `s`'s energy for `k` chains from the prior.
 template <class Sampler>
 void energy_step(Sampler& s, const torch::Tensor& conditions, int64_t k) {
   torch::AutoGradMode grad_mode(true);
   auto z = s.prior().sample(k, conditions.options().dtype(torch::kFloat32)).requires_grad_(true);
-  auto e = s.evaluate(z, first_condition(conditions, k));
+  auto e = s.evaluate(z, conditions.narrow(0, 0, 1).repeat_interleave(k, 0));  // as `sample` repeats them
   torch::autograd::grad({e.sum()}, {z});
 }
 

@@ -52,6 +52,7 @@
 #include <tr0n/energies/context.hpp>
 #include <tr0n/init/prior.hpp>
 #include <tr0n/init/translator_sample.hpp>
+#include <tr0n/priors/joint.hpp>
 #include <tr0n/random.hpp>
 #include <tr0n/schedules/noise.hpp>
 #include <tr0n/sampling/result.hpp>
@@ -149,16 +150,6 @@ struct sampler_options {
       detail::fail("sampler_options: grad_clip: expected a finite value >= 0 (0 = off), got ", grad_clip_);
   }
 };
-
-/// Per-coordinate step multipliers for a latent of parts `widths`: `scales[i]`
-/// on part `i`'s coordinates (for `sampler_options::step_scale`).
-inline torch::Tensor part_scales(const std::vector<int64_t>& widths, const std::vector<double>& scales) {
-  if (widths.size() != scales.size())
-    detail::fail("part_scales: expected one multiplier per part (", widths.size(), "), got ", scales.size());
-  std::vector<torch::Tensor> pieces;
-  for (size_t i = 0; i < widths.size(); ++i) pieces.push_back(torch::full({widths[i]}, scales[i], torch::kFloat32));
-  return torch::cat(pieces);
-}
 
 namespace detail {
 struct no_sink {};
