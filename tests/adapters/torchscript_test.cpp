@@ -55,7 +55,8 @@ TEST_CASE("a generator with two latent inputs takes a joint prior's latent, cut 
   CHECK(grad.narrow(1, 0, 4).abs().sum().item<double>() > 0);
   CHECK(grad.narrow(1, 4, 2).abs().sum().item<double>() > 0);
   CHECK(torch::equal(g.forward(z, precision::fp32), g.forward(z)));
-  CHECK(g.forward(z, precision::bf16).sizes() == torch::IntArrayRef{5, 3, 4, 4});
+  // The bfloat16 copy runs under autocast, as the sampler calls it (forward_in).
+  CHECK(tr0n::detail::forward_in(precision::bf16, g, z).sizes() == torch::IntArrayRef{5, 3, 4, 4});
   SECTION("parts that do not match the module's inputs are named at load") {
     CHECK_THROWS_WITH(torchscript_generator(two_inputs().generator, standard_normal(6)),
                       Catch::Contains("two_inputs.pt") && Catch::Contains("probe batch"));
@@ -95,6 +96,44 @@ TEST_CASE("at bf16 the TorchScript adapters run a copy with bfloat16 matrices an
   torchscript_generator m(mixed, standard_normal(latent));
   auto direct_m = torch::jit::load(mixed);
   CHECK(torch::equal(tr0n::detail::forward_in(precision::bf16, m, z.detach()), autocast(direct_m, z.detach())));
+}
+
+TEST_CASE("keep_only holds a TorchScript model once, in the precision it runs at",
+          "[adapters][torchscript][precision][memory]") {
+  torchscript_generator g(files().generator, standard_normal(latent));
+  torchscript_encoder f(files().encoder, g.example_output());
+  const auto z = torch::randn({5, latent});
+  // Same module, same input, same shape before and after: equal bit for bit.
+  const auto bf16_before = tr0n::detail::forward_in(precision::bf16, f, tr0n::detail::forward_in(precision::bf16, g, z));
+  // The float32 modules, watched without holding them.
+  c10::weak_intrusive_ptr<c10::ivalue::Object> g32(g.module()._ivalue()), f32(f.module()._ivalue());
+  g.keep_only(precision::bf16);
+  f.keep_only(precision::bf16);
+  CHECK(g32.expired());  // freed: nothing else held them
+  CHECK(f32.expired());
+  CHECK(g.module().attr("w").toTensor().scalar_type() == torch::kBFloat16);
+  const auto after = tr0n::detail::forward_in(precision::bf16, f, tr0n::detail::forward_in(precision::bf16, g, z));
+  CHECK(torch::equal(after, bf16_before));
+  // Another precision is refused in one line naming the file, not run on the wrong weights.
+  CHECK_THROWS_AS(g.forward(z), model_load_error);
+  CHECK_THROWS_WITH(g.forward(z, precision::fp32), Catch::Contains(files().generator) && Catch::Contains("kept to bf16"));
+  CHECK_THROWS_WITH(f.forward(torch::rand({5, 3, 4, 4})), Catch::Contains("kept to bf16"));
+  g.keep_only(precision::bf16);  // again: nothing changes
+  CHECK(torch::equal(tr0n::detail::forward_in(precision::bf16, g, z), tr0n::detail::forward_in(precision::bf16, g, z)));
+  SECTION("a copy of the adapter made before keeps the float32 module, and runs it") {
+    torchscript_generator h(files().generator, standard_normal(latent));
+    auto copy = h;
+    c10::weak_intrusive_ptr<c10::ivalue::Object> h32(h.module()._ivalue());
+    h.keep_only(precision::bf16);
+    CHECK_FALSE(h32.expired());
+    CHECK(torch::equal(copy.forward(z), torch::jit::load(files().generator).forward({z}).toTensor()));
+  }
+  SECTION("kept to fp32, the module stays and bf16 is refused") {
+    torchscript_generator h(files().generator, standard_normal(latent));
+    h.keep_only(precision::fp32);
+    CHECK(torch::equal(h.forward(z), torch::jit::load(files().generator).forward({z}).toTensor()));
+    CHECK_THROWS_WITH(h.forward(z, precision::bf16), Catch::Contains("kept to fp32"));
+  }
 }
 
 TEST_CASE("TorchScript load failures name the file and the problem", "[adapters][torchscript][errors]") {

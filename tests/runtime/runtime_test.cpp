@@ -3,17 +3,23 @@
 #include "support/toy_models.hpp"
 #include "support/problems.hpp"
 
+#include <tr0n/runtime/allocator.hpp>
 #include <tr0n/runtime/memory_probe.hpp>
 #include <tr0n/runtime/threads.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -157,6 +163,53 @@ TEST_CASE("the memory probe measures what a chain takes, and sizes batches from 
     torch::manual_seed(11);
     measure(16);
     CHECK(torch::equal(torch::randn({3}), expected));
+  }
+}
+
+TEST_CASE("map_large_tensors gives large CPU tensors mappings of their own, returned when freed",
+          "[runtime][memory][allocator]") {
+  // Installed for the rest of this test run: the tests after it run on it too.
+  const bool on = map_large_tensors();
+  CHECK(on == tr0n::detail::huge_pages_on_request());  // off where the kernel has no huge pages to give
+  if (!on) {
+    WARN("transparent huge pages are off here: map_large_tensors left the allocator alone");
+    return;
+  }
+  auto& core = tr0n::detail::mapping_core::instance();
+  auto in_table = [&](const void* p) {
+    std::lock_guard<std::mutex> lock(core.mutex);
+    return core.maps.count(const_cast<void*>(p)) == 1;
+  };
+  auto is_mapped = [](const void* p) {  // msync fails with ENOMEM on an address no mapping covers
+    return msync(const_cast<void*>(p), 4096, MS_ASYNC) == 0;
+  };
+  auto big = torch::arange(int64_t{3} << 20, torch::kFloat32);  // 12 MiB
+  const void* p = big.data_ptr();
+  CHECK(reinterpret_cast<std::uintptr_t>(p) % (std::uintptr_t{2} << 20) == 0);
+  CHECK(in_table(p));
+  CHECK(is_mapped(p));
+  CHECK(big[(int64_t{3} << 20) - 1].item<float>() == static_cast<float>((int64_t{3} << 20) - 1));
+  CHECK(torch::equal(big.narrow(0, 0, 5), torch::arange(5, torch::kFloat32)));
+  const auto small = torch::ones({1024});
+  CHECK_FALSE(in_table(small.data_ptr()));  // under 4 MiB: the allocator it replaced
+  big.reset();
+  CHECK_FALSE(in_table(p));
+  CHECK_FALSE(is_mapped(p));  // back to the system at once
+  // LibTorch's raw interface, at both sizes.
+  auto* allocator = c10::GetCPUAllocator();
+  void* raw_big = allocator->raw_allocate(std::size_t{8} << 20);
+  std::memset(raw_big, 1, std::size_t{8} << 20);
+  void* raw_small = allocator->raw_allocate(64);
+  allocator->raw_deallocate(raw_big);
+  allocator->raw_deallocate(raw_small);
+  CHECK_FALSE(in_table(raw_big));
+  SECTION("the memory probe counts the mapped blocks") {
+    linear_generator g{torch::randn({1024 * 1024, 4}) * 0.001, torch::zeros({1024 * 1024}), standard_normal(4)};
+    linear_encoder f{torch::randn({3, 1024 * 1024}) * 0.001};
+    sampler s(g, f, squared_distance{}, sampler_options(), init::prior{});
+    const auto m = measure_chain_memory(s, torch::zeros({1, 3}), int64_t{1} << 30);
+    REQUIRE(m);
+    CHECK(m->per_chain >= 2 * (int64_t{4} << 20));  // a 4 MiB image and its gradient, at least
   }
 }
 

@@ -56,10 +56,13 @@ struct heap_trim {
   }
 };
 
-/// Chains a batch, and whether they are large enough to trim the heap after each step.
+/// Chains a batch, whether they are large enough to trim the heap after each step, and what
+/// the budget leaves over them: how much of the freed large blocks may be kept for reuse
+/// (`tr0n::map_large_tensors`).
 struct batching {
   int64_t max_batch = 0;
   heap_trim trim{};
+  int64_t spare_bytes = 0;
 };
 
 /// `--max-batch` if given, else the chains that fit `--memory-budget`, measured by a probe chunk of
@@ -77,7 +80,8 @@ batching batching_for(const sample_flags& f, Sampler& s, const torch::Tensor& co
                  static_cast<double>(measured->per_chain) / (1 << 20), static_cast<double>(measured->fixed) / (1 << 20),
                  static_cast<long long>(chains), static_cast<long long>(f.memory_budget_mib));
     tr0n::release_free_memory();  // what the probe (and a precision's weight copy) left in the heap
-    return {chains, heap_trim{measured->per_chain >= large_chain_bytes}};
+    return {chains, heap_trim{measured->per_chain >= large_chain_bytes},
+            std::max<int64_t>(0, budget - measured->fixed - chains * measured->per_chain)};
   }
   return {estimated_max_batch(f.memory_budget_mib, latent_dim, example_x, f.sampling.augment)};
 }
@@ -198,6 +202,12 @@ inline void report_written(const std::string& out, const tr0n::sample_result& r)
 }  // namespace detail
 
 inline int run_sample(common_flags common, sample_flags f) {
+  // Tensors of 4 MiB and more get mappings of their own, returned when freed: real-size models'
+  // weights and activations then never sit in glibc's heap, whose freed blocks would add to the peak.
+  // CPU tensors of 4 MiB and more get mappings of their own, returned when freed: a real-size
+  // model's weights and activations never sit in glibc's heap, whose freed blocks add to the peak
+  // (tr0n/runtime/allocator.hpp). TR0N_NO_MAP=1 turns it off, for comparisons.
+  const bool mapped = std::getenv("TR0N_NO_MAP") == nullptr && tr0n::map_large_tensors();
   const bool has_translator = !f.models.translator.empty();
   const auto setup = run_setup::start(common, true);
   f.sampling.precision = setup.precision;
@@ -223,6 +233,7 @@ inline int run_sample(common_flags common, sample_flags f) {
   setup.announce("sample", common, details);
 
   const auto energy = make_energy(f.sampling, m, setup.device);
+  m.keep_only(setup.precision);  // the conditions and the score head's probe were the last float32 calls
   const auto opts = sampler_options_for(f.sampling, f.sampling.steps, common.seed, m.prior());
   auto bar = [&] { return tr0n::progress_bar("sampling").every(std::max<int64_t>(1, f.sampling.steps / 50)); };
   // One process, or this rank's share of the chains (rank 0 gathers them: tr0n/distributed/sample.hpp).
@@ -237,6 +248,9 @@ inline int run_sample(common_flags common, sample_flags f) {
   auto r = with_sampler(start, m.generator, m.encoder, energy, q, opts, f.sampling, [&](auto& s) {
     const auto batches = detail::batching_for(f, s, conditions, latent_dim, m.example);
     s.set_options(tr0n::sampler_options(s.options()).max_batch(batches.max_batch));
+    // Freed large blocks are kept for reuse up to what the budget leaves over a batch (none
+    // without a measurement): fresh pages cost a third of a bfloat16 step at real size.
+    if (mapped) tr0n::map_large_tensors(std::size_t{4} << 20, static_cast<std::size_t>(batches.spare_bytes));
     return sample_with(s, batches.trim);
   });
   if (!root) return 0;  // only rank 0 writes

@@ -156,6 +156,7 @@ inline int run_train(common_flags common, const train_flags& f) {
   if (every > 0 || f.resume) training.checkpoint_path(checkpoint).checkpoint_every(every);
   if (f.resume) training.resume_from(checkpoint);
   announce_noise(training, m, q->transform());
+  m.keep_only(setup.precision);  // pairs are made at the run's precision only
   auto bar = [&] { return tr0n::progress_bar("translator").every(std::max<int64_t>(1, f.steps / 50)); };
   auto finish = [&](const tr0n::training_report& report, const char* nll_note) {
     tr0n::write_file_atomically(f.out, [&](std::ostream& out) { torch::save(q, out); });

@@ -26,6 +26,7 @@
 #include <tr0n/detail/archive.hpp>
 #include <tr0n/detail/check.hpp>
 #include <tr0n/detail/files.hpp>
+#include <tr0n/runtime/allocator.hpp>
 #include <tr0n/runtime/precision.hpp>
 
 #include <torch/autograd.h>
@@ -169,6 +170,7 @@ inline torch::Tensor probe(torch::jit::Module& module, const std::string& path, 
               reexport_hint(brief(e)));
   }
   if (!g.defined()) load_fail(path, "the ", role, "'s output is not differentiable with respect to its input");
+  release_free_memory();  // the backward's blocks (hundreds of MB at real size) go back before the next load
   return y;
 }
 
@@ -189,6 +191,22 @@ inline torch::jit::Module lowered_deepcopy(const torch::jit::Module& module, tor
   return copy;
 }
 
+/// Whether `module`, its matrices lowered, runs on `probe` under autocast at `p`.
+inline bool runs_lowered(torch::jit::Module& module, precision p, const torch::Tensor& probe,
+                         const std::vector<int64_t>& parts) {
+  try {
+    torch::NoGradGuard no_grad;
+    precision_scope scope(p, probe.device());
+    module.forward(script_inputs(probe, parts));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+/// Whether `module`'s handle is the only one on its object (`_ivalue()` returns a second).
+inline bool sole_handle(const torch::jit::Module& module) { return module._ivalue().use_count() == 2; }
+
 /// A copy of `module` with its matrices in `p` (see `lower_matrices`), or none
 /// when that copy fails on `probe` under autocast (an op that autocast does not
 /// cast, given a lowered matrix and a float32 input): autocast on `module` then.
@@ -196,28 +214,52 @@ inline std::optional<torch::jit::Module> lowered_script(const torch::jit::Module
                                                         const torch::Tensor& probe,
                                                         const std::vector<int64_t>& parts = {}) {
   auto copy = lowered_deepcopy(module, autocast_dtype(p));
-  try {
-    torch::NoGradGuard no_grad;
-    precision_scope scope(p, probe.device());
-    copy.forward(script_inputs(probe, parts));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  if (!runs_lowered(copy, p, probe, parts)) return std::nullopt;
   return copy;
 }
 
-/// An adapter's lowered copies of its module (`lowered_script`), one per precision, made on first use.
+/// An adapter's lowered copies of its module (`lowered_script`), one per precision, made on first
+/// use, and the precision the adapter was kept to (`keep_only`), if any.
 class script_copies {
  public:
-  /// The copy for `p`, or `module` itself when the copy could not run.
+  /// What runs at `p`: `module` at fp32, else the copy for `p`, or `module` itself when the copy
+  /// could not run (autocast on `module` then). After `keep_only(q)`, `module` at `q`, and an error
+  /// at any other precision, naming `path`.
   torch::jit::Module& in(precision p, torch::jit::Module& module, const torch::Tensor& probe,
-                         const std::vector<int64_t>& parts = {}) {
+                         const std::vector<int64_t>& parts, const std::string& path) {
+    if (only_) {
+      if (p != *only_)
+        load_fail(path, "this adapter was kept to ", to_string(*only_), " (keep_only), so it cannot run at ",
+                  to_string(p), "; load the file again for that");
+      return module;
+    }
+    if (p == precision::fp32) return module;
     auto& copy = copies_.get(p, [&](torch::ScalarType) { return lowered_script(module, p, probe, parts); });
     return copy ? *copy : module;
   }
 
+  /// Makes `module` what runs at `p` (`in`), and keeps it to `p`: the float32 matrices are let go
+  /// here, and freed unless a copy of the adapter made before still holds them. When nothing else
+  /// holds `module` and no copy was made yet, its matrices are lowered in place, one at a time, so
+  /// the model is never held twice; should it then fail under autocast (see `lowered_script`), the
+  /// file is loaded again and run under autocast as it is.
+  void keep_only(precision p, torch::jit::Module& module, const torch::Tensor& probe,
+                 const std::vector<int64_t>& parts, const std::string& path) {
+    if (only_ && *only_ == p) return;
+    if (p != precision::fp32 && !copies_.made(p) && sole_handle(module)) {
+      lower_matrices(module, autocast_dtype(p));
+      if (!runs_lowered(module, p, probe, parts))
+        module = load_script(path, torchscript_options().device(probe.device()).dtype(probe.scalar_type()));
+    } else {
+      torch::jit::Module runs = in(p, module, probe, parts, path);
+      module = std::move(runs);
+    }
+    only_ = p;
+  }
+
  private:
   lowered_copies<std::optional<torch::jit::Module>> copies_;
+  std::optional<precision> only_;
 };
 
 }  // namespace detail
@@ -240,16 +282,24 @@ class torchscript_generator {
     example_ = detail::probe(module_, path_, "generator", probe_, options_, parts_);
   }
 
-  torch::Tensor forward(const torch::Tensor& z) { return module_.forward(detail::script_inputs(z, parts_)).toTensor(); }
+  torch::Tensor forward(const torch::Tensor& z) { return forward(z, precision::fp32); }
   /// At bf16 or fp16, runs a copy whose matrices are in that precision (made once).
   torch::Tensor forward(const torch::Tensor& z, precision p) {
-    return lowered_.in(p, module_, probe_, parts_).forward(detail::script_inputs(z, parts_)).toTensor();
+    return lowered_.in(p, module_, probe_, parts_, path_).forward(detail::script_inputs(z, parts_)).toTensor();
   }
+  /// From now on runs at `p` only, and holds the model once: at bf16 or fp16 the
+  /// copy in that precision is made now and the float32 module let go (freed
+  /// unless a copy of this adapter made before holds it), so a run at bf16
+  /// holds half the weights instead of one and a half times them. `forward` at
+  /// another precision throws `model_load_error` after. For a program that
+  /// knows its precision once the models are loaded (`tr0n sample`).
+  void keep_only(precision p) { lowered_.keep_only(p, module_, probe_, parts_, path_); }
   /// The widths of the module's latent inputs, in order.
   const std::vector<int64_t>& parts() const noexcept { return parts_; }
   const P& prior() const noexcept { return prior_; }
   /// The probe's output: a batch shaped like the generator's data, for probing an encoder.
   const torch::Tensor& example_output() const noexcept { return example_; }
+  /// The module that runs at fp32 (after `keep_only`, the one that runs at its precision).
   torch::jit::Module& module() noexcept { return module_; }
   const std::string& path() const noexcept { return path_; }
 
@@ -277,11 +327,13 @@ class torchscript_encoder {
     condition_dim_ = y.size(1);
   }
 
-  torch::Tensor forward(const torch::Tensor& x) { return module_.forward({x}).toTensor(); }
+  torch::Tensor forward(const torch::Tensor& x) { return forward(x, precision::fp32); }
   /// At bf16 or fp16, runs a copy whose matrices are in that precision (made once).
   torch::Tensor forward(const torch::Tensor& x, precision p) {
-    return lowered_.in(p, module_, probe_).forward({x}).toTensor();
+    return lowered_.in(p, module_, probe_, {}, path_).forward({x}).toTensor();
   }
+  /// From now on runs at `p` only, holding the model once (`torchscript_generator::keep_only`).
+  void keep_only(precision p) { lowered_.keep_only(p, module_, probe_, {}, path_); }
   int64_t condition_dim() const noexcept { return condition_dim_; }
   torch::jit::Module& module() noexcept { return module_; }
 

@@ -64,7 +64,7 @@ sample_result sample(process_group& group, Sampler& s, const torch::Tensor& cond
     torch::NoGradGuard no_grad;
     const auto z = s.prior().sample(0, conditions.options());
     mine.z = z;
-    mine.x = tr0n::detail::unwrap(s.generator()).forward(z);
+    mine.x = tr0n::detail::forward_in(s.options().precision(), tr0n::detail::unwrap(s.generator()), z);
     mine.energy = torch::empty({0}, conditions.options());
     mine.ok = torch::empty({0}, conditions.options().dtype(torch::kBool));
   }

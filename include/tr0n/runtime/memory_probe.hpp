@@ -117,11 +117,7 @@ struct counting_core {
   }
 };
 
-// LibTorch 2.3 made `allocate` non-const and added a pure `copy_data`; the
-// allocator is spelled for each, chosen by what `c10::Allocator` declares.
-template <class Base>
-inline constexpr bool const_allocate = requires(const Base& a) { a.allocate(std::size_t{}); };
-
+// The allocator is spelled for LibTorch before and after 2.3 (`const_allocate`, allocator.hpp).
 template <class Base, bool = const_allocate<Base>>
 class counting_allocator : public Base {  // 2.3 and later
  public:

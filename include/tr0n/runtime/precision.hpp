@@ -147,6 +147,11 @@ class lowered_copies {
     std::call_once(s.once[i], [&] { s.copy[i].emplace(make(detail::autocast_dtype(p))); });
     return *s.copy[i];
   }
+  /// The copy for `p` if it was made, else null (not while another thread makes it).
+  Model* made(precision p) {
+    auto& copy = slots_->copy[p == precision::fp16 ? 1 : 0];
+    return copy ? &*copy : nullptr;
+  }
 
  private:
   struct slots {
