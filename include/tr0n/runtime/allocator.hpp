@@ -22,14 +22,14 @@
 /// Real-size models want the opposite. A step of a StyleGAN2-like generator
 /// at 256 pixels under CLIP ViT-B/32 frees and allocates hundreds of MB, and
 /// in glibc's heap what one chain freed and the next allocates add up: `tr0n
-/// sample` of 2 chains peaked at 1,300 to 1,410 MiB in bfloat16 (a chain is
-/// 350 MiB, the models 215 MiB) and 1,330 to 1,390 MiB in float32.
+/// sample` of 2 chains peaked at 1,207 to 1,377 MiB in bfloat16 (a chain is
+/// 350 MiB, the models 215 MiB) and 1,294 to 1,354 MiB in float32.
 /// `map_large_tensors()` gives each CPU tensor of 4 MiB or more a mapping of
 /// its own, 2 MiB-aligned and advised for transparent huge pages (so a fault
 /// brings 2 MiB, not 4 KiB), returned to the system when the tensor is freed;
-/// the same runs then peaked at 920 to 930 MiB and 1,175 to 1,180 MiB, every
-/// time. Fresh pages come zeroed, which costs bfloat16 steps about half their
-/// time (float32 steps nothing measurable): `reuse_bytes` keeps that many bytes
+/// the same runs then peaked at 921 to 934 MiB and 1,175 to 1,181 MiB, every
+/// time. Fresh pages come zeroed, which costs bfloat16 steps about a third
+/// more time (float32 steps nothing measurable): `reuse_bytes` keeps that many bytes
 /// of freed mappings to serve later blocks of the same length, and
 /// `release_free_memory()` returns them. `tr0n sample` installs it at start
 /// and keeps what its memory budget leaves over a batch; TR0N_NO_MAP=1 turns it
