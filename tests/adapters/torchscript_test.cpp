@@ -120,6 +120,34 @@ TEST_CASE("keep_only holds a TorchScript model once, in the precision it runs at
   CHECK_THROWS_WITH(f.forward(torch::rand({5, 3, 4, 4})), Catch::Contains("kept to bf16"));
   g.keep_only(precision::bf16);  // again: nothing changes
   CHECK(torch::equal(tr0n::detail::forward_in(precision::bf16, g, z), tr0n::detail::forward_in(precision::bf16, g, z)));
+  SECTION("an adapter that holds the only handle lowers its module in place") {
+    torchscript_generator h(files().generator, standard_normal(latent));
+    const c10::weak_intrusive_ptr<c10::ivalue::Object> object(h.module()._ivalue());
+    const auto w32 = h.module().attr("w").toTensor();
+    const c10::weak_intrusive_ptr<c10::StorageImpl> storage32(
+        c10::intrusive_ptr<c10::StorageImpl>::reclaim_copy(w32.storage().unsafeGetStorageImpl()));
+    const auto w32_values = w32.clone();
+    h.keep_only(precision::bf16);  // no bfloat16 call before: no copy was made
+    CHECK_FALSE(object.expired());  // the same module, not a copy
+    CHECK(h.module().attr("w").toTensor().scalar_type() == torch::kBFloat16);
+    CHECK(torch::equal(h.module().attr("w").toTensor(), w32_values.to(torch::kBFloat16)));
+    // The same bfloat16 values in the same ops on the same shapes as the copy: equal bit for bit.
+    CHECK(torch::equal(tr0n::detail::forward_in(precision::bf16, f, tr0n::detail::forward_in(precision::bf16, h, z)),
+                       bf16_before));
+    CHECK(storage32.expired());  // the float32 matrix is freed, though this test holds its tensor
+  }
+  SECTION("in place, a module that fails lowered is loaded again and run under autocast") {
+    // torch.lerp, which autocast leaves alone, refuses a bfloat16 end with a float32 start.
+    const auto mixed = save_module("mixed_keep", torch::randn({latent, 48}),
+                                   "return torch.sigmoid(torch.lerp(torch.zeros([x.size(0), 48]) + x.sum(1, keepdim=True), "
+                                   "self.w[0], 0.5)).reshape([-1, 3, 4, 4])");
+    torchscript_generator m(mixed, standard_normal(latent));
+    m.keep_only(precision::bf16);
+    CHECK(m.module().attr("w").toTensor().scalar_type() == torch::kFloat32);
+    auto direct = torch::jit::load(mixed);
+    tr0n::detail::precision_scope scope(precision::bf16, torch::kCPU);
+    CHECK(torch::equal(m.forward(z, precision::bf16), direct.forward({z}).toTensor()));
+  }
   SECTION("a copy of the adapter made before keeps the float32 module, and runs it") {
     torchscript_generator h(files().generator, standard_normal(latent));
     auto copy = h;
