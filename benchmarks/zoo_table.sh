@@ -7,7 +7,8 @@
 # side; peak RSS is the --steps S run's (/usr/bin/time's maximum resident set).
 #   python3 scripts/export-zoo.py ZOO        # once, about 1 minute
 #   benchmarks/zoo_table.sh ZOO [BUILD_DIR] [STEPS]   (about 20 minutes on 2 cores at STEPS=1;
-#   PRECISIONS=bf16 for one precision)
+#   PRECISIONS=bf16 for one precision; TOOL_ONLY=1 skips the library's one-batch runs, which
+#   take 13 GB and most of the time at 32 chains)
 set -euo pipefail
 zoo=$1
 build=${2:-build}
@@ -26,7 +27,8 @@ echo "| chains | precision | library s/step | library peak MB | tool s/step | to
 echo "|---:|---|---:|---:|---:|---:|---:|"
 for precision in ${PRECISIONS:-fp32 bf16}; do
   for chains in 1 8 32; do
-    read -r _ _ lib_step lib_rss < <("$probe" "$zoo" "$chains" "$steps" "$precision")
+    lib_step=-; lib_rss=-
+    [ -n "${TOOL_ONLY:-}" ] || read -r _ _ lib_step lib_rss < <("$probe" "$zoo" "$chains" "$steps" "$precision")
     common=(--conditions "$zoo/condition.pt" --samples-per-condition "$chains" --init prior --energy neg_cosine
             --seed 1 --precision "$precision" --out /tmp/zoo_table.pt)
     read -r t0 _ < <(wall_rss "${common[@]}" --steps 0)
