@@ -178,21 +178,24 @@ struct mapping_core {
   }
 };
 
-template <class Base, bool = const_allocate<Base>>
-class mapping_allocator : public Base {  // 2.3 and later
+/// A `c10::Allocator` that hands every block to `Core::instance().allocate` and frees it with
+/// `Core::free_block` (tr0n's allocators: `mapping_core` here, the memory probe's `counting_core`),
+/// spelled for LibTorch before and after 2.3 (`const_allocate`).
+template <class Core, class Base = c10::Allocator, bool = const_allocate<Base>>
+class core_allocator : public Base {  // 2.3 and later
  public:
-  c10::DataPtr allocate(std::size_t n) override { return mapping_core::instance().allocate(n); }
-  c10::DeleterFnPtr raw_deleter() const override { return &mapping_core::free_block; }
+  c10::DataPtr allocate(std::size_t n) override { return Core::instance().allocate(n); }
+  c10::DeleterFnPtr raw_deleter() const override { return &Core::free_block; }
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     this->default_copy_data(dest, src, count);
   }
 };
 
-template <class Base>
-class mapping_allocator<Base, true> : public Base {  // before 2.3
+template <class Core, class Base>
+class core_allocator<Core, Base, true> : public Base {  // before 2.3
  public:
-  c10::DataPtr allocate(std::size_t n) const override { return mapping_core::instance().allocate(n); }
-  c10::DeleterFnPtr raw_deleter() const override { return &mapping_core::free_block; }
+  c10::DataPtr allocate(std::size_t n) const override { return Core::instance().allocate(n); }
+  c10::DeleterFnPtr raw_deleter() const override { return &Core::free_block; }
 };
 
 }  // namespace detail
@@ -229,7 +232,7 @@ inline bool release_free_memory() {
 /// call changes the threshold and `reuse_bytes`.
 inline bool map_large_tensors(std::size_t threshold_bytes = std::size_t{4} << 20, std::size_t reuse_bytes = 0) {
 #if defined(__linux__)
-  static auto* allocator = new detail::mapping_allocator<c10::Allocator>();
+  static auto* allocator = new detail::core_allocator<detail::mapping_core>();
   static bool installed = false;
   auto& core = detail::mapping_core::instance();
   if (installed) {

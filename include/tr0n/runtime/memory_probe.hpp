@@ -75,7 +75,7 @@ struct allocation_counter {
   void reset_peak() { peak.store(live.load()); }
 };
 
-/// The counting part, shared by the allocator's two spellings below. A block's
+/// The counting part, behind `core_allocator` (allocator.hpp). A block's
 /// context is its data pointer, as LibTorch's own CPU allocator makes them (code
 /// that calls `raw_allocate` asserts it); the inner allocator's block and its
 /// size are kept in a table until it is freed.
@@ -117,24 +117,6 @@ struct counting_core {
   }
 };
 
-// The allocator is spelled for LibTorch before and after 2.3 (`const_allocate`, allocator.hpp).
-template <class Base, bool = const_allocate<Base>>
-class counting_allocator : public Base {  // 2.3 and later
- public:
-  c10::DataPtr allocate(std::size_t n) override { return counting_core::instance().allocate(n); }
-  c10::DeleterFnPtr raw_deleter() const override { return &counting_core::free_block; }
-  void copy_data(void* dest, const void* src, std::size_t count) const override {
-    this->default_copy_data(dest, src, count);
-  }
-};
-
-template <class Base>
-class counting_allocator<Base, true> : public Base {  // before 2.3
- public:
-  c10::DataPtr allocate(std::size_t n) const override { return counting_core::instance().allocate(n); }
-  c10::DeleterFnPtr raw_deleter() const override { return &counting_core::free_block; }
-};
-
 /// Installs the counting allocator as LibTorch's CPU allocator until destroyed.
 /// Blocks it handed out may outlive the scope: the allocator and its counter
 /// live for the whole program. Not for concurrent use with other threads that
@@ -158,7 +140,7 @@ class counting_scope {
 
  private:
   static c10::Allocator& allocator() {
-    static auto* a = new counting_allocator<c10::Allocator>();
+    static auto* a = new core_allocator<counting_core>();
     return *a;
   }
 
